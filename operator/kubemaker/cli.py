@@ -1,0 +1,79 @@
+"""The `kubemaker` command: the operator, the local test world and the tools users run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .devenv import binaries, environment
+from .devenv.controlplane import ControlPlaneError
+
+
+def dev_build(_args: argparse.Namespace) -> int:
+    for name, path in binaries.ensure_all_built().items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def print_usage_hint(state: environment.DevState) -> None:
+    print("Local control plane and SageMaker emulator are running.")
+    print(f"  kube-apiserver kubeconfig: {state.kubeconfig}")
+    print(f"  SageMaker emulator:        {state.emulator_url}")
+    print(f"  logs:                      {state.log_dir}")
+    print("Use them from this shell with:")
+    print("  eval \"$(kubemaker dev env)\"")
+    print(f"  kubectl --kubeconfig {state.kubeconfig} get ns")
+    print("Stop them with: kubemaker dev down")
+
+
+def dev_up(args: argparse.Namespace) -> int:
+    try:
+        state = environment.up(profile=args.profile)
+    except ControlPlaneError as error:
+        print(f"kubemaker dev up: {error}", file=sys.stderr)
+        return 1
+    print_usage_hint(state)
+    return 0
+
+
+def dev_down(_args: argparse.Namespace) -> int:
+    print("stopped" if environment.down() else "nothing was running")
+    return 0
+
+
+def dev_env(_args: argparse.Namespace) -> int:
+    state = environment.DevState.load()
+    if state is None or not state.running():
+        print("kubemaker dev env: nothing is running; start it with `kubemaker dev up`", file=sys.stderr)
+        return 1
+    for key, value in state.env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubemaker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+    dev_commands.add_parser("build", help="build (once) kube-apiserver and etcd from Go modules").set_defaults(
+        handler=dev_build
+    )
+    up = dev_commands.add_parser("up", help="start kube-apiserver, etcd and the SageMaker emulator")
+    up.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
+    up.set_defaults(handler=dev_up)
+    dev_commands.add_parser("down", help="stop what `dev up` started").set_defaults(handler=dev_down)
+    dev_commands.add_parser("env", help="print shell exports for KUBECONFIG and the AWS endpoint").set_defaults(
+        handler=dev_env
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

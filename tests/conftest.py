@@ -1,0 +1,78 @@
+"""Shared fixtures: the real local control plane and the SageMaker emulator, started once per session.
+
+Set E2E_KUBECONFIG to run the e2e suite against an existing cluster (kind, k3d, EKS) instead of the
+local control plane.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory) -> str:
+    existing = os.environ.get("E2E_KUBECONFIG")
+    if existing:
+        yield existing
+        return
+    from kubemaker.devenv.controlplane import ControlPlaneError, LocalControlPlane
+
+    control_plane = LocalControlPlane(tmp_path_factory.mktemp("controlplane"))
+    try:
+        control_plane.start()
+    except ControlPlaneError as error:
+        pytest.fail(f"local control plane did not start: {error}", pytrace=False)
+    yield str(control_plane.kubeconfig_path)
+    control_plane.stop()
+
+
+def run_kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True):
+    result = subprocess.run(
+        ["kubectl", f"--kubeconfig={kubeconfig}", *args], input=input, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig):
+    """kubectl(*args, input=None, check=True) against the test cluster, capturing text output."""
+
+    def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return run_kubectl(kubeconfig, *args, input=input, check=check)
+
+    return kubectl
+
+
+@pytest.fixture
+def namespace(kubectl, request) -> str:
+    # Without a controller-manager namespaces never finish deleting, so every test gets a new one.
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory):
+    from kubemaker.emulator.process import start_emulator
+
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    process = start_emulator(profile="fast", log_path=log_path)
+    yield process
+    process.stop()
+
+
+def pytest_collection_modifyitems(items):
+    e2e_dir = REPO_ROOT / "tests" / "e2e"
+    for item in items:
+        if e2e_dir in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
