@@ -1,0 +1,284 @@
+"""The SageMaker state shared by every resource kind: regions, ARNs, tags, listing and paging."""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Protocol
+
+from kubemaker.emulator.errors import AwsError, validation_error
+from kubemaker.emulator.scheduler import Scheduler, Timer
+
+ACCOUNT_ID = "123456789012"
+
+Handler = Callable[["Region", dict[str, Any]], dict[str, Any]]
+OPERATIONS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Registers the handler of one SageMaker operation."""
+
+    def register(handler: Handler) -> Handler:
+        OPERATIONS[name] = handler
+        return handler
+
+    return register
+
+
+class LogSink(Protocol):
+    """Where training jobs write their CloudWatch Logs (moto's logs backend in the server)."""
+
+    def create_stream(self, region: str, group: str, stream: str) -> None: ...
+
+    def put(self, region: str, group: str, stream: str, events: list[tuple[float, str]]) -> None: ...
+
+    def read_object(self, bucket: str, key: str) -> bytes | None: ...
+
+
+@dataclass
+class ArmedFaults:
+    """Failures asked for through the control API, waiting for the resource they target."""
+
+    training_failures: dict[str, str] = field(default_factory=dict)
+    transform_failures: dict[str, str] = field(default_factory=dict)
+    endpoint_creation_failures: dict[str, str] = field(default_factory=dict)
+    endpoint_update_failures: dict[str, str] = field(default_factory=dict)
+    pipeline_step_failures: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+class World:
+    """All regions of the emulated account, one clock, one lock."""
+
+    def __init__(self, timings: dict[str, float], logs: LogSink, clock: Callable[[], float] = time.time):
+        self.lock = threading.RLock()
+        self.scheduler = Scheduler()
+        self.timings = timings
+        self.logs = logs
+        self.clock = clock
+        self.armed = ArmedFaults()
+        self.regions: dict[str, Region] = {}
+
+    def region(self, name: str) -> "Region":
+        if name not in self.regions:
+            self.regions[name] = Region(self, name)
+        return self.regions[name]
+
+    def catch_up(self) -> float:
+        """Applies every state change due by now and returns now."""
+        now = self.clock()
+        self.scheduler.run_due(now)
+        return now
+
+    def timer(self) -> Timer:
+        return Timer(self.scheduler)
+
+    def reset(self, timings: dict[str, float]) -> None:
+        self.scheduler.clear()
+        self.regions.clear()
+        self.armed = ArmedFaults()
+        self.timings = timings
+
+
+class Region:
+    def __init__(self, world: World, name: str) -> None:
+        self.world = world
+        self.name = name
+        self.training_jobs: dict[str, Any] = {}
+        self.tuning_jobs: dict[str, Any] = {}
+        self.transform_jobs: dict[str, Any] = {}
+        self.models: dict[str, Any] = {}
+        self.endpoint_configs: dict[str, Any] = {}
+        self.endpoints: dict[str, Any] = {}
+        self.pipelines: dict[str, Any] = {}
+        self.pipeline_executions: dict[str, Any] = {}
+        # Everything taggable, by ARN.
+        self.tagged: dict[str, "Resource"] = {}
+
+    def arn(self, kind: str, name: str) -> str:
+        # SageMaker lower-cases names in ARNs.
+        return f"arn:aws:sagemaker:{self.name}:{ACCOUNT_ID}:{kind}/{name.lower()}"
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.world.timings
+
+    def now(self) -> float:
+        return self.world.clock()
+
+
+class Resource:
+    """Something SageMaker gives an ARN and tags to."""
+
+    def __init__(self, region: Region, name: str, arn: str, tags: list[dict[str, str]] | None, now: float):
+        self.region = region
+        self.name = name
+        self.arn = arn
+        self.tags: list[dict[str, str]] = list(tags or [])
+        self.creation_time = now
+        self.last_modified = now
+
+    def register(self) -> None:
+        self.region.tagged[self.arn] = self
+
+    def unregister(self) -> None:
+        self.region.tagged.pop(self.arn, None)
+
+
+def seeded_fraction(*parts: Any) -> float:
+    """A stable pseudo-random number in [0, 1) derived from names, so reruns look the same."""
+    digest = hashlib.sha256("\x00".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def short_hex(*parts: Any, length: int = 8) -> str:
+    return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:length]
+
+
+def as_epoch(value: Any) -> float:
+    """A timestamp parameter as botocore sends it (epoch number, or ISO 8601 text)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    raise validation_error(f"Invalid timestamp value {value!r}")
+
+
+def time_window_filter(params: dict[str, Any], created: str, modified: str | None) -> Callable[[Any], bool]:
+    """Builds the CreationTime/LastModifiedTime After/Before filter of a List call.
+
+    `created` and `modified` name the request members' prefix (e.g. "CreationTime" / "LastModifiedTime").
+    """
+    bounds: list[tuple[str, str, float]] = []
+    for prefix, attribute in ((created, "creation_time"), (modified, "last_modified")):
+        if prefix is None:
+            continue
+        if params.get(f"{prefix}After") is not None:
+            bounds.append((attribute, "after", as_epoch(params[f"{prefix}After"])))
+        if params.get(f"{prefix}Before") is not None:
+            bounds.append((attribute, "before", as_epoch(params[f"{prefix}Before"])))
+
+    def accept(resource: Any) -> bool:
+        for attribute, side, bound in bounds:
+            value = getattr(resource, attribute)
+            if side == "after" and not value > bound:
+                return False
+            if side == "before" and not value < bound:
+                return False
+        return True
+
+    return accept
+
+
+def page(
+    items: Iterable[Any],
+    params: dict[str, Any],
+    sort_keys: dict[str, Callable[[Any], Any]],
+    default_sort: str,
+    default_order: str = "Ascending",
+    default_max: int = 10,
+) -> tuple[list[Any], str | None]:
+    """Sorts and pages a List call's matches.
+
+    The token names the sort key of the last item returned, so a page never repeats or skips an
+    item when others are created between calls (AWS's tokens are opaque; this one is too).
+    """
+    sort_by = params.get("SortBy") or default_sort
+    descending = (params.get("SortOrder") or default_order) == "Descending"
+    key_of = sort_keys[sort_by]
+    keyed = sorted(((key_of(item), item.name), item) for item in items)
+    keys = [key for key, _ in keyed]
+    ordered = [item for _, item in keyed]
+    if descending:
+        keys.reverse()
+        ordered.reverse()
+    start = 0
+    token = params.get("NextToken")
+    if token:
+        after = _decode_token(token, sort_by)
+        if descending:
+            start = len(keys) - bisect.bisect_left(keys[::-1], after)
+        else:
+            start = bisect.bisect_right(keys, after)
+    limit = params.get("MaxResults") or default_max
+    chosen = ordered[start : start + limit]
+    next_token = None
+    if start + limit < len(ordered):
+        next_token = _encode_token(keys[start + limit - 1], sort_by)
+    return chosen, next_token
+
+
+def _encode_token(key: tuple[Any, str], sort_by: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort_by, list(key)]).encode()).decode()
+
+
+def _decode_token(token: str, sort_by: str) -> tuple[Any, str]:
+    try:
+        token_sort, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise validation_error("Invalid pagination token") from None
+    if token_sort != sort_by:
+        raise validation_error("The pagination token does not match the request's sort order")
+    return tuple(key)  # type: ignore[return-value]
+
+
+def require(found: Any, error: AwsError) -> Any:
+    if found is None:
+        raise error
+    return found
+
+
+# Tags ---------------------------------------------------------------------------------------------
+
+MAX_TAGS = 50
+
+
+def merge_tags(existing: list[dict[str, str]], added: list[dict[str, str]]) -> list[dict[str, str]]:
+    by_key = {tag["Key"]: tag for tag in existing}
+    for tag in added:
+        by_key[tag["Key"]] = {"Key": tag["Key"], "Value": tag.get("Value", "")}
+    if len(by_key) > MAX_TAGS:
+        raise validation_error(f"Resource cannot have more than {MAX_TAGS} tags")
+    return list(by_key.values())
+
+
+def tagged_resource(region: Region, arn: str) -> Resource:
+    resource = region.tagged.get(arn)
+    if resource is None:
+        raise validation_error(f"Resource {arn} does not exist.")
+    return resource
+
+
+@operation("AddTags")
+def add_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
+    resource = tagged_resource(region, params["ResourceArn"])
+    resource.tags = merge_tags(resource.tags, params["Tags"])
+    return {"Tags": params["Tags"]}
+
+
+@operation("DeleteTags")
+def delete_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
+    resource = tagged_resource(region, params["ResourceArn"])
+    removed = set(params["TagKeys"])
+    resource.tags = [tag for tag in resource.tags if tag["Key"] not in removed]
+    return {}
+
+
+@operation("ListTags")
+def list_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
+    resource = tagged_resource(region, params["ResourceArn"])
+    start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
+    limit = params.get("MaxResults") or 50
+    tags = resource.tags[start : start + limit]
+    answer: dict[str, Any] = {"Tags": tags}
+    if start + limit < len(resource.tags):
+        answer["NextToken"] = str(start + limit)
+    return answer
