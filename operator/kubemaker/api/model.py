@@ -1,0 +1,150 @@
+"""Model: a SageMaker model, one per spec revision. Containers may take their model data from a
+TrainingJob in the same namespace instead of a literal S3 URL."""
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+
+from kubemaker.api import shapes
+from kubemaker.api.base import ApiModel, ApiShape, narrowed, to_wire
+from kubemaker.api.common import (
+    AdoptionField,
+    KindInfo,
+    LocalObjectReference,
+    OperatorFields,
+    PrinterColumn,
+    StatusBase,
+    at_most_one,
+    cel_rules,
+    tags_with_ownership,
+)
+
+
+class ModelDataFrom(ApiModel):
+    """Where to take modelDataUrl from."""
+
+    trainingJobRef: LocalObjectReference = Field(
+        description="A TrainingJob in this namespace: its status.modelArtifacts.s3ModelArtifacts once it completed."
+    )
+
+
+class ModelContainer(shapes.ContainerDefinition):
+    """A ContainerDefinition whose model data may come from a TrainingJob."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                at_most_one("modelDataUrl", "modelDataSource", "modelDataFrom"),
+                "give at most one of modelDataUrl, modelDataSource and modelDataFrom",
+                ".modelDataFrom",
+            )
+        )
+    )
+
+    modelDataFrom: ModelDataFrom | None = Field(
+        None, description="Take modelDataUrl from a TrainingJob's model artifacts instead of giving it literally."
+    )
+
+
+class ModelSpec(shapes.ModelSpecFields, OperatorFields, AdoptionField):
+    """CreateModel's request in lowerCamelCase, plus deletionPolicy, region, adoptExisting and
+    modelDataFrom references in the containers."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "!has(self.adoptExisting) || !self.adoptExisting || has(self.modelName)",
+                "adoptExisting needs the modelName of the SageMaker model to adopt",
+                ".modelName",
+            ),
+            (
+                "!(has(self.primaryContainer) && has(self.containers))",
+                "give primaryContainer or containers, not both",
+                ".containers",
+            ),
+        )
+    )
+
+    primaryContainer: narrowed(shapes.ModelSpecFields, "primaryContainer", {shapes.ContainerDefinition: ModelContainer}) = None  # noqa: E501
+    containers: narrowed(shapes.ModelSpecFields, "containers", {shapes.ContainerDefinition: ModelContainer}) = None
+
+
+def model_containers(spec: ModelSpec) -> list[ModelContainer]:
+    return [spec.primaryContainer] if spec.primaryContainer else list(spec.containers or ())
+
+
+def referenced_training_jobs(spec: ModelSpec) -> set[str]:
+    """Names of the TrainingJob objects the containers take model data from."""
+    return {
+        container.modelDataFrom.trainingJobRef.name for container in model_containers(spec) if container.modelDataFrom
+    }
+
+
+class UnresolvedReference(LookupError):
+    """A reference whose target is not (yet) resolved; the controller waits for it."""
+
+
+def build_create_model_request(
+    spec: ModelSpec, name: str, model_data_urls: Mapping[str, str], ownership_tags: Mapping[str, str]
+) -> dict[str, Any]:
+    """CreateModel's request. `model_data_urls` maps each TrainingJob name the containers reference
+    (see `referenced_training_jobs`) to its model artifacts' S3 URI."""
+    request = to_wire(spec)
+    for wire_container, container in zip(_wire_containers(request), model_containers(spec), strict=True):
+        if container.modelDataFrom:
+            job = container.modelDataFrom.trainingJobRef.name
+            if job not in model_data_urls:
+                raise UnresolvedReference(f"TrainingJob {job} has no model artifacts yet")
+            wire_container["ModelDataUrl"] = model_data_urls[job]
+    request["ModelName"] = name
+    if tags := tags_with_ownership(spec.tags, ownership_tags):
+        request["Tags"] = tags
+    return request
+
+
+def _wire_containers(request: dict[str, Any]) -> list[dict[str, Any]]:
+    return [request["PrimaryContainer"]] if "PrimaryContainer" in request else request.get("Containers", [])
+
+
+class ModelRevision(ApiShape):
+    """One SageMaker model created for a revision of the spec."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    modelName: str = Field(description="The SageMaker model name.")
+    modelArn: str | None = Field(None, description="The SageMaker model ARN.")
+    generation: int | None = Field(None, description="The object generation the revision was created for.")
+    specHash: str | None = Field(None, description="A digest of the CreateModel request the revision was made from.")
+    createdAt: datetime.datetime | None = Field(None, description="When the revision was created.")
+
+
+class ModelStatus(StatusBase):
+    """The SageMaker model of the current spec revision, and the older revisions still in SageMaker."""
+
+    wire_names: ClassVar[dict[str, str]] = {"modelName": "ModelName", "modelArn": "ModelArn"}
+
+    modelName: str | None = Field(None, description="The SageMaker model of the current spec revision.")
+    modelArn: str | None = Field(None, description="Its ARN.")
+    revisions: list[ModelRevision] | None = Field(
+        None, description="Revisions still in SageMaker, newest last; older ones are deleted once nothing uses them."
+    )
+
+
+MODEL = KindInfo(
+    kind="Model",
+    plural="models",
+    short_names=("smmodel",),
+    spec_model=ModelSpec,
+    status_model=ModelStatus,
+    description="A SageMaker model. The spec is CreateModel's request in lowerCamelCase; a change makes a new revision.",
+    operations=("CreateModel", "DescribeModel", "DeleteModel"),
+    name_field="modelName",
+    name_max_length=63,
+    printer_columns=(
+        PrinterColumn("SageMaker-Model", ".status.modelName", description="the current revision"),
+        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+    ),
+    immutable_fields=("region",),
+)

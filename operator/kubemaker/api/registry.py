@@ -1,0 +1,49 @@
+"""The kinds the operator serves, and the entry points controllers use to read specs and write status."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kubemaker.api.common import KindInfo
+from kubemaker.api.endpoint import ENDPOINT
+from kubemaker.api.model import MODEL
+from kubemaker.api.training_job import TRAINING_JOB
+
+KINDS: tuple[KindInfo, ...] = (TRAINING_JOB, MODEL, ENDPOINT)
+
+_BY_KIND = {kind.kind: kind for kind in KINDS}
+
+
+def kind_info(kind: str) -> KindInfo:
+    return _BY_KIND[kind]
+
+
+class InvalidSpec(ValueError):
+    """A spec the models refuse; the message names each offending field as spec.<path>."""
+
+
+def parse_spec(kind: str, spec: Mapping[str, Any]) -> BaseModel:
+    """The validated spec model of a custom resource's `spec` (as kopf hands it over)."""
+    try:
+        return kind_info(kind).spec_model.model_validate(dict(spec))
+    except ValidationError as error:
+        raise InvalidSpec(_describe(error)) from None
+
+
+def parse_status(kind: str, status: Mapping[str, Any] | None) -> BaseModel:
+    """The status model of what is stored; unknown fields are ignored."""
+    return kind_info(kind).status_model.model_validate(dict(status or {}))
+
+
+def dump_status(status: BaseModel) -> dict[str, Any]:
+    """The JSON form of a status model for a status patch; unset fields are left out."""
+    return status.model_dump(mode="json", exclude_none=True)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        path = ".".join(str(part) for part in ("spec", *detail["loc"]))
+        problems.append(f"{path}: {detail['msg']}")
+    return "; ".join(problems)
