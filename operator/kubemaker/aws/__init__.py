@@ -1,0 +1,1 @@
+"""The one place that talks to AWS: clients per (region, role), retries, errors, ownership tags."""

@@ -1,0 +1,97 @@
+"""boto3 clients per (region, assumed role), shared by every object of a namespace with that pair.
+
+botocore's adaptive retry mode does the backoff with jitter for throttling and 5xx, and slows the
+client's own send rate when SageMaker throttles, so one busy namespace cannot exhaust the account's
+request budget in a retry storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+
+from .. import metrics
+from ..config import OperatorConfig
+
+USER_AGENT = "kubemaker/0.1"
+MAX_ATTEMPTS = 8
+# Credentials are renewed this long before they expire, so no call carries a dying token.
+CREDENTIAL_MARGIN = datetime.timedelta(minutes=5)
+
+
+def client_config() -> botocore.config.Config:
+    return botocore.config.Config(
+        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra=USER_AGENT,
+        max_pool_connections=32,
+    )
+
+
+@dataclass
+class _AssumedSession:
+    session: boto3.Session
+    expires: datetime.datetime
+
+
+class AwsClients:
+    def __init__(self, config: OperatorConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._assumed: dict[tuple[str, str], _AssumedSession] = {}
+        self._base_session = boto3.Session()
+
+    def role_for(self, namespace: str) -> str | None:
+        return self.config.policy_for(namespace).assume_role_arn
+
+    def client(self, service: str, namespace: str, region: str | None) -> Any:
+        region = region or self.config.region
+        role = self.role_for(namespace)
+        key = (service, region, role)
+        with self._lock:
+            if role is not None:
+                assumed = self._assumed.get((region, role))
+                if assumed is None or assumed.expires - CREDENTIAL_MARGIN < _now():
+                    self._assumed[(region, role)] = self._assume(role, region)
+                    self._clients.pop(key, None)
+                session = self._assumed[(region, role)].session
+            else:
+                session = self._base_session
+            client = self._clients.get(key)
+            if client is None:
+                client = session.client(
+                    service, region_name=region, endpoint_url=self.config.endpoint_url, config=client_config()
+                )
+                metrics.instrument_client(client)
+                self._clients[key] = client
+            return client
+
+    def _assume(self, role_arn: str, region: str) -> _AssumedSession:
+        sts = self._base_session.client(
+            "sts", region_name=region, endpoint_url=self.config.endpoint_url, config=client_config()
+        )
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="kubemaker-operator")["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return _AssumedSession(session, credentials["Expiration"])
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+async def call(client: Any, operation: str, **params: Any) -> dict:
+    """Runs one boto3 call off the event loop: a blocking call in a coroutine would stall every
+    watch and handler of the operator."""
+    return await asyncio.to_thread(getattr(client, operation), **params)

@@ -1,0 +1,65 @@
+"""kstatus conditions: Ready, Reconciling and Stalled, always written together and consistently."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Health:
+    """The one judgement a planner makes about an object; conditions are derived from it."""
+
+    state: str  # READY, RECONCILING or STALLED
+    reason: str
+    message: str
+
+    @classmethod
+    def ready(cls, reason: str, message: str) -> "Health":
+        return cls(READY, reason, message)
+
+    @classmethod
+    def reconciling(cls, reason: str, message: str) -> "Health":
+        return cls(RECONCILING, reason, message)
+
+    @classmethod
+    def stalled(cls, reason: str, message: str) -> "Health":
+        return cls(STALLED, reason, message)
+
+
+def build_conditions(health: Health, generation: int, previous: list[dict] | None, now: str | None = None) -> list[dict]:
+    """Ready always; Reconciling or Stalled only while True, as kstatus reads "abnormal-true"
+    conditions. lastTransitionTime moves only when a condition's status flips."""
+    now = now or now_iso()
+    before = {condition.get("type"): condition for condition in previous or []}
+
+    def make(condition_type: str, status: str) -> dict:
+        old = before.get(condition_type, {})
+        return {
+            "type": condition_type,
+            "status": status,
+            "reason": health.reason,
+            "message": health.message,
+            "lastTransitionTime": old.get("lastTransitionTime", now) if old.get("status") == status else now,
+            "observedGeneration": generation,
+        }
+
+    result = [make(READY, "True" if health.state == READY else "False")]
+    if health.state != READY:
+        result.append(make(health.state, "True"))
+    return result
+
+
+def condition(conditions: list[dict] | None, condition_type: str) -> dict | None:
+    return next((c for c in conditions or [] if c.get("type") == condition_type), None)
+
+
+def is_true(conditions: list[dict] | None, condition_type: str) -> bool:
+    found = condition(conditions, condition_type)
+    return bool(found and found.get("status") == "True")

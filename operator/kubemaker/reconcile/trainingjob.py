@@ -1,0 +1,123 @@
+"""TrainingJob planner: create once, follow SageMaker's progress, report it in its own words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.base import from_wire
+from ..api.registry import dump_status
+from ..api.training_job import (
+    MAX_REPORTED_TRANSITIONS,
+    UPDATABLE_FIELDS,
+    TrainingJobStatus,
+    spot_savings_percent,
+)
+from ..conditions import Health
+from .common import Event, Plan, console_url
+
+TERMINAL_STATES = ("Completed", "Failed", "Stopped")
+FINAL_RULE_STATES = ("NoIssuesFound", "IssuesFound", "Error", "Stopped")
+
+
+def status_from_description(description: dict, region: str, log_streams: list[str] | None) -> dict[str, Any]:
+    """Status fields in SageMaker's words (from DescribeTrainingJob), plus what users ask for."""
+    status = TrainingJobStatus.model_validate(from_wire(TrainingJobStatus, description))
+    status.secondaryStatusTransitions = (status.secondaryStatusTransitions or [])[-MAX_REPORTED_TRANSITIONS:]
+    status.consoleUrl = console_url(region, f"jobs/{description['TrainingJobName']}")
+    if description.get("EnableManagedSpotTraining"):
+        status.spotSavingsPercent = spot_savings_percent(
+            description.get("BillableTimeInSeconds"), description.get("TrainingTimeInSeconds")
+        )
+    status.logStreams = log_streams
+    # createPending is cleared explicitly: a merge patch only removes what it sets to null.
+    return {**dump_status(status), "createPending": None}
+
+
+def rules_final(description: dict) -> bool:
+    statuses = (description.get("DebugRuleEvaluationStatuses") or []) + (
+        description.get("ProfilerRuleEvaluationStatuses") or []
+    )
+    return all(rule.get("RuleEvaluationStatus") in FINAL_RULE_STATES for rule in statuses)
+
+
+def issues_found(description: dict) -> list[str]:
+    statuses = (description.get("DebugRuleEvaluationStatuses") or []) + (
+        description.get("ProfilerRuleEvaluationStatuses") or []
+    )
+    return [rule.get("RuleConfigurationName", "?") for rule in statuses if rule.get("RuleEvaluationStatus") == "IssuesFound"]
+
+
+def health_of(description: dict) -> Health:
+    state = description.get("TrainingJobStatus")
+    secondary = description.get("SecondaryStatus", "")
+    reason = description.get("FailureReason") or ""
+    if state == "Completed":
+        if not rules_final(description):
+            return Health.reconciling("RulesEvaluating", "training completed; debugger/profiler rules still evaluating")
+        return Health.ready("Completed", f"training job completed ({secondary})")
+    if state == "Failed":
+        return Health.stalled(secondary or "Failed", f"training job failed: {reason}")
+    if state == "Stopped":
+        if secondary == "MaxRuntimeExceeded":
+            return Health.stalled("MaxRuntimeExceeded", "training job stopped: MaxRuntimeInSeconds exceeded")
+        return Health.stalled("Stopped", "training job was stopped")
+    return Health.reconciling(state or "Unknown", f"training job {state}: {secondary}")
+
+
+def transition_events(previous_status: dict, description: dict) -> list[Event]:
+    """One Event per secondary status SageMaker moved through since we last looked."""
+    seen = {t.get("status") for t in previous_status.get("secondaryStatusTransitions") or []}
+    events = []
+    for transition in description.get("SecondaryStatusTransitions", []):
+        status = transition.get("Status")
+        if status in seen:
+            continue
+        kind = "Warning" if status in ("Interrupted", "Failed", "MaxWaitTimeExceeded", "MaxRuntimeExceeded") else "Normal"
+        events.append(Event(kind, f"Training{status}", transition.get("StatusMessage") or status))
+    state = description.get("TrainingJobStatus")
+    if state != previous_status.get("trainingJobStatus") and state in TERMINAL_STATES:
+        kind = "Normal" if state == "Completed" else "Warning"
+        message = description.get("FailureReason") or f"training job {state}"
+        events.append(Event(kind, f"Training{state}", message))
+        if state == "Completed" and issues_found(description):
+            events.append(Event("Warning", "RuleIssuesFound", "rules found issues: " + ", ".join(issues_found(description))))
+    return events
+
+
+def applied_updatable(spec: dict) -> dict[str, Any]:
+    """The spec members UpdateTrainingJob takes, as status records them once applied."""
+    applied = {member: spec[member] for member in UPDATABLE_FIELDS if member in spec}
+    keep_alive = (spec.get("resourceConfig") or {}).get("keepAlivePeriodInSeconds")
+    if keep_alive is not None:
+        applied["keepAlivePeriodInSeconds"] = keep_alive
+    return applied
+
+
+def plan_observed(
+    spec: dict, status: dict, description: dict, update_request: dict, region: str, log_streams: list[str] | None
+) -> Plan:
+    """The job exists and is ours: report it, and apply in-place updates while it runs.
+
+    `update_request` is UpdateTrainingJob's request for the current spec; it is sent only when the
+    updatable members differ from those last applied (the rest of the spec is immutable)."""
+    new_status = status_from_description(description, region, log_streams)
+    events = transition_events(status, description)
+    state = description.get("TrainingJobStatus")
+    desired = applied_updatable(spec)
+    if state == "InProgress" and desired != (status.get("appliedUpdates") or {}):
+        changed = sorted(key for key in desired.keys() | (status.get("appliedUpdates") or {}).keys()
+                         if desired.get(key) != (status.get("appliedUpdates") or {}).get(key))
+        return Plan(
+            health=Health.reconciling("Updating", "applying " + ", ".join(changed) + " with UpdateTrainingJob"),
+            status={**new_status, "appliedUpdates": desired},
+            action="update",
+            request=update_request,
+            events=events + [Event("Normal", "Updating", "UpdateTrainingJob: " + ", ".join(changed))],
+            track=True,
+        )
+    return Plan(
+        health=health_of(description),
+        status=new_status,
+        events=events,
+        track=state not in TERMINAL_STATES or not rules_final(description),
+    )

@@ -1,0 +1,74 @@
+"""Process-wide state shared by the handlers: configuration, AWS clients, the Kubernetes client,
+per-object wakeups and the SageMaker trackers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes
+
+from . import API_GROUP, API_VERSION
+from .aws.clients import AwsClients
+from .config import OperatorConfig
+
+ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class Wakeups:
+    """One event per object: set when something it depends on changed (its spec, or SageMaker)."""
+
+    def __init__(self) -> None:
+        self._events: dict[ObjectKey, asyncio.Event] = {}
+
+    def register(self, key: ObjectKey) -> asyncio.Event:
+        return self._events.setdefault(key, asyncio.Event())
+
+    def unregister(self, key: ObjectKey) -> None:
+        self._events.pop(key, None)
+
+    def wake(self, key: ObjectKey) -> None:
+        event = self._events.get(key)
+        if event is not None:
+            event.set()
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    aws: AwsClients
+    custom_objects: Any
+    core: Any
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    trackers: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: OperatorConfig) -> "Runtime":
+        try:
+            kubernetes.config.load_incluster_config()
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()
+        api_client = kubernetes.client.ApiClient()
+        return cls(
+            config=config,
+            aws=AwsClients(config),
+            custom_objects=kubernetes.client.CustomObjectsApi(api_client),
+            core=kubernetes.client.CoreV1Api(api_client),
+        )
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
+        await asyncio.to_thread(
+            self.custom_objects.patch_namespaced_custom_object_status,
+            API_GROUP, API_VERSION, namespace, plural, name, {"status": status},
+        )
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict | None:
+        try:
+            return await asyncio.to_thread(
+                self.custom_objects.get_namespaced_custom_object, API_GROUP, API_VERSION, namespace, plural, name
+            )
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
