@@ -46,7 +46,9 @@ def openapi_schema(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) 
     if origin in (Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) != 1:
-            raise TypeError(f"unions other than Optional have no structural schema: {annotation}")
+            # A structural schema has no unions: such a value (a pipeline definition given as an
+            # object or a string) is stored as it is and validated by the models.
+            return {"x-kubernetes-preserve-unknown-fields": True}
         return openapi_schema(members[0], metadata)
 
     if origin is Literal:

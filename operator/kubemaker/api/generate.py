@@ -120,10 +120,18 @@ def short_description(documentation: str | None) -> str:
     return sentence
 
 
+# RE2 refuses repeat counts above 1000.
+_REPEAT_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+RE2_MAX_REPEAT = 1000
+
+
 def anchored_pattern(pattern: str | None) -> str | None:
     """The service model's pattern as a whole-value match, or None when it constrains nothing or uses a
     construct the API server's RE2 (or pydantic's regex engine) cannot compile."""
     if not pattern or _UNSUPPORTED_REGEX.search(pattern):
+        return None
+    counts = [int(count) for match in _REPEAT_COUNT.finditer(pattern) for count in match.groups() if count]
+    if any(count > RE2_MAX_REPEAT for count in counts):
         return None
     try:
         compiled = re.compile(f"^(?:{pattern})$")

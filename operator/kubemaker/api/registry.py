@@ -8,9 +8,21 @@ from pydantic import BaseModel, ValidationError
 from kubemaker.api.common import KindInfo
 from kubemaker.api.endpoint import ENDPOINT
 from kubemaker.api.model import MODEL
+from kubemaker.api.pipeline import PIPELINE
+from kubemaker.api.pipeline_execution import PIPELINE_EXECUTION
 from kubemaker.api.training_job import TRAINING_JOB
+from kubemaker.api.transform_job import TRANSFORM_JOB
+from kubemaker.api.tuning_job import HYPER_PARAMETER_TUNING_JOB
 
-KINDS: tuple[KindInfo, ...] = (TRAINING_JOB, MODEL, ENDPOINT)
+KINDS: tuple[KindInfo, ...] = (
+    TRAINING_JOB,
+    HYPER_PARAMETER_TUNING_JOB,
+    MODEL,
+    ENDPOINT,
+    TRANSFORM_JOB,
+    PIPELINE,
+    PIPELINE_EXECUTION,
+)
 
 _BY_KIND = {kind.kind: kind for kind in KINDS}
 

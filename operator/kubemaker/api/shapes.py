@@ -527,10 +527,10 @@ class MlflowConfig(ApiShape):
     mlflowRunName: MlflowRunName | None = Field(None, description='The MLflow run name used for this job.')
 
 
-ModelPackageGroupArn = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern='^(?:arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]{9,16}:[0-9]{12}:model-package-group/[\\S]{1,2048})$')]
+ModelPackageGroupArn = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
-ModelPackageArn = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern='^(?:arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]{9,16}:[0-9]{12}:model-package/[\\S]{1,2048})$')]
+ModelPackageArn = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class ModelPackageConfig(ApiShape):
@@ -1542,7 +1542,7 @@ MaxPayloadInMB = Annotated[int, Interval(ge=0)]
 BatchStrategy = Literal['MultiRecord', 'SingleRecord']
 
 
-TransformEnvironmentKey = Annotated[str, StringConstraints(max_length=1024, pattern='^(?:[a-zA-Z_][a-zA-Z0-9_]{0,1023})$')]
+TransformEnvironmentKey = Annotated[str, StringConstraints(max_length=1024)]
 
 
 TransformEnvironmentValue = Annotated[str, StringConstraints(max_length=10240)]
