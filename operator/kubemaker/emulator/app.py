@@ -41,8 +41,8 @@ CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_requ
 StartResponse = Callable[..., Any]
 
 
-class MotoLogSink:
-    """Writes training job logs into moto's CloudWatch Logs backend, read back through its API."""
+class MotoServices:
+    """moto's backends in this process: training job logs written here are read back through the logs API."""
 
     def create_stream(self, region: str, group: str, stream: str) -> None:
         backend = logs_backends[ACCOUNT_ID][region]
@@ -116,7 +116,7 @@ def _fault_error(fault: Fault) -> AwsError:
 class EmulatorApp:
     def __init__(self, profile: str = "fast") -> None:
         self.profile = profile
-        self.world = World(profile_timings(profile), MotoLogSink())
+        self.world = World(profile_timings(profile), MotoServices())
         self.validator = RequestValidator("sagemaker")
         self.faults = FaultInjector()
         self.moto = DomainDispatcherApplication(create_backend_app)

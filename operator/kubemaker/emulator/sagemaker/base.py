@@ -31,8 +31,8 @@ def operation(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-class LogSink(Protocol):
-    """Where training jobs write their CloudWatch Logs (moto's logs backend in the server)."""
+class OtherServices(Protocol):
+    """The other AWS services SageMaker writes to (CloudWatch Logs) and reads from (S3): moto's, in the server."""
 
     def create_stream(self, region: str, group: str, stream: str) -> None: ...
 
@@ -55,11 +55,11 @@ class ArmedFaults:
 class World:
     """All regions of the emulated account, one clock, one lock."""
 
-    def __init__(self, timings: dict[str, float], logs: LogSink, clock: Callable[[], float] = time.time):
+    def __init__(self, timings: dict[str, float], services: OtherServices, clock: Callable[[], float] = time.time):
         self.lock = threading.RLock()
         self.scheduler = Scheduler()
         self.timings = timings
-        self.logs = logs
+        self.services = services
         self.clock = clock
         self.armed = ArmedFaults()
         self.regions: dict[str, Region] = {}

@@ -20,7 +20,8 @@ def metric_value(metric_name: str, quality: float, progress: float, seed: str) -
     Losses fall from about 1.0 towards 0.05-0.45; scores rise from about 0.5 towards 0.70-0.98.
     """
     jitter = (seeded_fraction(seed, metric_name) - 0.5) * 0.02
-    remaining = math.exp(-3.0 * progress)
+    # Share of the way still to go: 1 at the start, exactly 0 at the end of training.
+    remaining = (math.exp(-3.0 * progress) - math.exp(-3.0)) / (1.0 - math.exp(-3.0))
     if lower_is_better(metric_name):
         final = 0.45 - 0.40 * quality
         return round(max(0.0, final + (1.0 - final) * remaining + jitter), 6)

@@ -302,7 +302,7 @@ class TrainingJob(Resource):
             if not self.log_streams:
                 for host in range(1, self.instance_count + 1):
                     stream = f"{self.name}/algo-{host}-{int(t)}"
-                    self.region.world.logs.create_stream(self.region.name, LOG_GROUP, stream)
+                    self.region.world.services.create_stream(self.region.name, LOG_GROUP, stream)
                     self.log_streams.append(stream)
             lines = [f"Downloading {c['ChannelName']} channel from {self._channel_uri(c)}"
                      for c in self.described.get("InputDataConfig", [])]
@@ -321,7 +321,7 @@ class TrainingJob(Resource):
 
     def _log(self, t: float, lines: list[str]) -> None:
         for host, stream in enumerate(self.log_streams, start=1):
-            self.region.world.logs.put(self.region.name, LOG_GROUP, stream, [(t, f"[algo-{host}] {line}") for line in lines])
+            self.region.world.services.put(self.region.name, LOG_GROUP, stream, [(t, f"[algo-{host}] {line}") for line in lines])
 
     # Answers --------------------------------------------------------------------------------------
 
