@@ -51,9 +51,40 @@ def dev_env(_args: argparse.Namespace) -> int:
     return 0
 
 
+def run_operator(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .operator_main import run
+
+    overrides = {
+        "region": args.region,
+        "endpointUrl": args.endpoint_url,
+        "namespaces": args.namespace or None,
+        "pollIntervalSeconds": args.poll_interval,
+        "logFormat": args.log_format,
+        "livenessPort": args.liveness_port,
+        "metricsPort": args.metrics_port,
+        "peering": args.peering,
+    }
+    run(load_config(args.config, overrides), verbose=args.verbose)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator (configuration: file, then env, then flags)")
+    run.add_argument("--config", help="operator configuration YAML (default $KUBEMAKER_CONFIG)")
+    run.add_argument("--region", help="default AWS region")
+    run.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. the emulator); default $AWS_ENDPOINT_URL")
+    run.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default all")
+    run.add_argument("--poll-interval", type=float, help="seconds between SageMaker change polls")
+    run.add_argument("--log-format", choices=["text", "json"])
+    run.add_argument("--liveness-port", type=int)
+    run.add_argument("--metrics-port", type=int)
+    run.add_argument("--peering", help="kopf peering name, for standby replicas")
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(handler=run_operator)
 
     dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)

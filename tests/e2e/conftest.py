@@ -13,3 +13,26 @@ def crds(kubectl) -> list[str]:
     names = kubectl("get", "-f", str(REPO_ROOT / "crds"), "-o", "name").stdout.split()
     kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
     return [name.split("/", 1)[1] for name in names]
+
+
+TEST_ROLE_PATTERN = "arn:aws:iam::123456789012:role/SageMaker*"
+
+
+@pytest.fixture(scope="session")
+def operator(kubeconfig, emulator, crds, tmp_path_factory):
+    """`kubemaker run` as a child process against the test cluster and the emulator. The default
+    namespace policy allows only SageMaker* roles, so tests can show a refused role."""
+    import yaml
+
+    from kubemaker.devenv.operatorprocess import OperatorProcess
+
+    workdir = tmp_path_factory.mktemp("operator")
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump({"defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]}}))
+    process = OperatorProcess(
+        {**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log", config_path,
+        poll_interval=0.5,
+    )
+    process.start()
+    yield process
+    process.stop()

@@ -12,7 +12,6 @@ NAMESPACE_TAG = "kubemaker.io/namespace"
 NAME_TAG = "kubemaker.io/name"
 UID_TAG = "kubemaker.io/uid"
 KIND_TAG = "kubemaker.io/kind"
-OWNER_TAG_KEYS = (NAMESPACE_TAG, NAME_TAG, UID_TAG, KIND_TAG)
 
 
 @dataclass(frozen=True)
@@ -22,18 +21,8 @@ class Owner:
     name: str
     uid: str
 
-    def tags(self) -> list[dict[str, str]]:
-        return [
-            {"Key": KIND_TAG, "Value": self.kind},
-            {"Key": NAMESPACE_TAG, "Value": self.namespace},
-            {"Key": NAME_TAG, "Value": self.name},
-            {"Key": UID_TAG, "Value": self.uid},
-        ]
-
-    def with_user_tags(self, user_tags: list[dict] | None) -> list[dict[str, str]]:
-        """The user's tags plus ours; ours win, so a manifest cannot claim another owner."""
-        kept = [tag for tag in user_tags or [] if tag.get("Key") not in OWNER_TAG_KEYS]
-        return kept + self.tags()
+    def tag_map(self) -> dict[str, str]:
+        return {KIND_TAG: self.kind, NAMESPACE_TAG: self.namespace, NAME_TAG: self.name, UID_TAG: self.uid}
 
 
 def tags_to_dict(tags: list[dict] | None) -> dict[str, str]:

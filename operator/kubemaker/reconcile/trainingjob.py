@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ..api.base import from_wire
@@ -64,23 +65,31 @@ def health_of(description: dict) -> Health:
     return Health.reconciling(state or "Unknown", f"training job {state}: {secondary}")
 
 
+WARNING_SECONDARY_STATES = ("Interrupted", "Failed", "Stopped", "MaxWaitTimeExceeded", "MaxRuntimeExceeded")
+
+
+def latest_reported_start(previous_status: dict) -> datetime.datetime | None:
+    starts = [t.get("startTime") for t in previous_status.get("secondaryStatusTransitions") or [] if t.get("startTime")]
+    return max((datetime.datetime.fromisoformat(start) for start in starts), default=None)
+
+
 def transition_events(previous_status: dict, description: dict) -> list[Event]:
-    """One Event per secondary status SageMaker moved through since we last looked."""
-    seen = {t.get("status") for t in previous_status.get("secondaryStatusTransitions") or []}
+    """One Event per secondary status SageMaker entered since the status last reported."""
+    reported_until = latest_reported_start(previous_status)
     events = []
     for transition in description.get("SecondaryStatusTransitions", []):
-        status = transition.get("Status")
-        if status in seen:
+        started = transition.get("StartTime")
+        if reported_until is not None and started is not None and started <= reported_until:
             continue
-        kind = "Warning" if status in ("Interrupted", "Failed", "MaxWaitTimeExceeded", "MaxRuntimeExceeded") else "Normal"
-        events.append(Event(kind, f"Training{status}", transition.get("StatusMessage") or status))
-    state = description.get("TrainingJobStatus")
-    if state != previous_status.get("trainingJobStatus") and state in TERMINAL_STATES:
-        kind = "Normal" if state == "Completed" else "Warning"
-        message = description.get("FailureReason") or f"training job {state}"
-        events.append(Event(kind, f"Training{state}", message))
-        if state == "Completed" and issues_found(description):
-            events.append(Event("Warning", "RuleIssuesFound", "rules found issues: " + ", ".join(issues_found(description))))
+        status = transition.get("Status")
+        kind = "Warning" if status in WARNING_SECONDARY_STATES else "Normal"
+        message = transition.get("StatusMessage") or status
+        if status == "Failed" and description.get("FailureReason"):
+            message = f"{message}: {description['FailureReason']}"
+        events.append(Event(kind, f"Training{status}", message))
+    became = description.get("TrainingJobStatus")
+    if became == "Completed" and previous_status.get("trainingJobStatus") != "Completed" and issues_found(description):
+        events.append(Event("Warning", "RuleIssuesFound", "rules found issues: " + ", ".join(issues_found(description))))
     return events
 
 

@@ -1,0 +1,76 @@
+"""`kubemaker run`: the operator process."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from . import API_GROUP
+from .config import OperatorConfig
+from .handlers import register_kind
+from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
+from .runtime import Runtime
+from .tracker import Tracker
+
+FINALIZER = f"{API_GROUP}/cleanup"
+# boto3 calls run in threads; the default pool (cores + 4) would queue a busy operator's calls.
+AWS_THREADS = 32
+
+
+def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    training_tracker = runtime.trackers.setdefault("TrainingJob", Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST))
+    register_kind(registry, TrainingJobController(training_tracker))
+
+    # A private registry does not get kopf's default login handlers.
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=API_GROUP, key="last-handled-configuration"
+        )
+        settings.posting.reporting_component = "kubemaker"
+        settings.posting.level = logging.WARNING  # only explicit Events, not every log line
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=AWS_THREADS, thread_name_prefix="aws")
+        )
+        memo.runtime = runtime
+        memo.tracker_tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_trackers(memo: Any, **_: Any) -> None:
+        for task in getattr(memo, "tracker_tasks", []):
+            task.cancel()
+
+    return registry
+
+
+def run(config: OperatorConfig, verbose: bool = False) -> None:
+    kopf.configure(
+        verbose=verbose,
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    runtime = Runtime.create(config)
+    if config.metrics_port:
+        prometheus_client.start_http_server(config.metrics_port)
+    kopf.run(
+        registry=build_registry(runtime),
+        memo=kopf.Memo(),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None,
+    )

@@ -1,0 +1,45 @@
+"""Small helpers for driving the cluster as a user would."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import yaml
+
+
+def apply(kubectl, manifest: dict | str, namespace: str | None = None) -> None:
+    text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+    args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
+    kubectl(*args, input=text)
+
+
+def get(kubectl, resource: str, namespace: str, name: str) -> dict:
+    return json.loads(kubectl("get", resource, name, "-n", namespace, "-o", "json").stdout)
+
+
+def wait_for(probe: Callable[[], Any], timeout: float = 60, interval: float = 0.5, what: str = "condition") -> Any:
+    """Polls `probe` until it returns something truthy; fails with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+def condition(obj: dict, condition_type: str) -> dict:
+    for found in (obj.get("status") or {}).get("conditions") or []:
+        if found.get("type") == condition_type:
+            return found
+    return {}
+
+
+def events_for(kubectl, namespace: str, name: str) -> list[dict]:
+    listing = json.loads(
+        kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout
+    )
+    return listing["items"]
