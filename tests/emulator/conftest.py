@@ -16,13 +16,14 @@ def sagemaker(emulator):
 
 @pytest.fixture(scope="session")
 def sagemaker_no_retry(emulator):
-    return emulator.client("sagemaker", retries={"mode": "standard", "max_attempts": 1})
+    # botocore's `max_attempts` counts retries; `total_max_attempts` counts the first attempt too.
+    return emulator.client("sagemaker", retries={"mode": "standard", "total_max_attempts": 1})
 
 
 @pytest.fixture(scope="session")
 def sagemaker_unchecked(emulator):
     """No client-side validation, so requests reach the emulator's own."""
-    return emulator.client("sagemaker", parameter_validation=False, retries={"max_attempts": 1})
+    return emulator.client("sagemaker", parameter_validation=False, retries={"total_max_attempts": 1})
 
 
 @pytest.fixture(scope="session")
