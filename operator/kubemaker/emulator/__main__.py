@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     app = EmulatorApp(arguments.profile)
     server = make_server(arguments.host, arguments.port, app, threaded=True)
     url = f"http://{arguments.host}:{server.server_port}"
-    print(f"SageMaker emulator ({arguments.profile} profile) listening on {url}", flush=True)
     if arguments.ready_file:
         # Written whole, then renamed, so a watcher never reads half a URL.
         partial = arguments.ready_file.with_name(arguments.ready_file.name + ".partial")
         partial.write_text(url + "\n")
         os.replace(partial, arguments.ready_file)
+    print(f"SageMaker emulator ({arguments.profile} profile) listening on {url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.serve_forever()
