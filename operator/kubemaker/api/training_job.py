@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from kubemaker.api import shapes
-from kubemaker.api.base import to_wire
+from kubemaker.api.base import ApiModel, narrowed, to_wire
 from kubemaker.api.common import (
     KindInfo,
     OperatorFields,
@@ -42,6 +42,17 @@ class TrainingJobSpec(shapes.TrainingJobSpecFields, OperatorFields):
 # What UpdateTrainingJob changes on a created job; every other member is immutable.
 UPDATABLE_FIELDS = ("profilerConfig", "profilerRuleConfigurations", "remoteDebugConfig")
 UPDATABLE_RESOURCE_CONFIG_MEMBERS = ("keepAlivePeriodInSeconds",)
+
+
+class AppliedTrainingJobUpdates(ApiModel):
+    """The updatable members as last sent with UpdateTrainingJob, to tell when the spec changed them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    profilerConfig: narrowed(TrainingJobSpec, "profilerConfig", {}) = None
+    profilerRuleConfigurations: narrowed(TrainingJobSpec, "profilerRuleConfigurations", {}) = None
+    remoteDebugConfig: narrowed(TrainingJobSpec, "remoteDebugConfig", {}) = None
+    keepAlivePeriodInSeconds: int | None = Field(None, description="resourceConfig.keepAlivePeriodInSeconds.")
 
 
 class TrainingJobStatus(StatusBase):
@@ -91,6 +102,9 @@ class TrainingJobStatus(StatusBase):
     )
     profilerRuleEvaluationStatuses: list[shapes.ProfilerRuleEvaluationStatus] | None = Field(
         None, description="Profiler rule evaluations."
+    )
+    appliedUpdates: AppliedTrainingJobUpdates | None = Field(
+        None, description="The members last applied with UpdateTrainingJob."
     )
 
 
