@@ -69,6 +69,21 @@ def run_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_logs(args: argparse.Namespace) -> int:
+    from .logs import print_logs
+
+    return print_logs(args.target, args.namespace, args.follow, args.all_hosts)
+
+
+def add_logs_parser(commands) -> None:
+    logs = commands.add_parser("logs", help="print a training job's CloudWatch logs")
+    logs.add_argument("target", help="trainingjob/NAME, or hyperparametertuningjob/NAME for its best training job")
+    logs.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    logs.add_argument("--all-hosts", action="store_true", help="every instance's stream, prefixed with the host")
+    logs.set_defaults(handler=show_logs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--peering", help="kopf peering name, for standby replicas")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_operator)
+
+    add_logs_parser(commands)
 
     dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
@@ -103,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+def kubectl_plugin_main(argv: list[str] | None = None) -> int:
+    """`kubectl sagemaker ...`: kubectl finds `kubectl-sagemaker` on PATH; it offers the user commands."""
+    parser = argparse.ArgumentParser(prog="kubectl sagemaker")
+    add_logs_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
     return args.handler(args)
 
 

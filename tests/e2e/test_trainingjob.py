@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +205,34 @@ def test_sagemaker_refusal_is_stalled_without_retry_loop(operator, emulator, kub
         emulator.control.clear_faults()
     assert condition(obj, "Stalled")["reason"] == "ValidationException"
     assert creates == 1
+
+
+def run_logs(kubeconfig, emulator, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **emulator.aws_environment(), "KUBECONFIG": kubeconfig,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_logs_follow_a_running_job_until_it_ends(operator, emulator, kubectl, kubeconfig, namespace):
+    with slow_training(emulator, seconds=3):
+        apply(kubectl, training_job("chatty", resourceConfig={
+            "instanceType": "ml.m5.xlarge", "instanceCount": 2, "volumeSizeInGB": 10}), namespace)
+        wait_for(lambda: get(kubectl, "trainingjob", namespace, "chatty").get("status", {}).get("trainingJobName"), timeout=30)
+        followed = run_logs(kubeconfig, emulator, "kubemaker", "logs", "trainingjob/chatty", "-n", namespace,
+                            "-f", "--all-hosts")
+    assert followed.returncode == 0, followed.stderr
+    lines = followed.stdout.splitlines()
+    assert any(line.startswith("[algo-1]") for line in lines) and any(line.startswith("[algo-2]") for line in lines)
+    assert get(kubectl, "trainingjob", namespace, "chatty")["status"]["trainingJobStatus"] == "Completed"
+
+    # The kubectl plugin: kubectl finds kubectl-sagemaker on PATH.
+    plugin = run_logs(kubeconfig, emulator, "kubectl", "sagemaker", "logs", "smtj/chatty", "-n", namespace)
+    assert plugin.returncode == 0, plugin.stderr
+    # Without --all-hosts only the first host's stream is shown.
+    assert "Training job completed" in plugin.stdout and "algo-2" not in plugin.stdout
+
+
+def test_logs_of_a_missing_object_is_a_clear_error(operator, emulator, kubeconfig, namespace):
+    result = run_logs(kubeconfig, emulator, "kubemaker", "logs", "trainingjob/nope", "-n", namespace)
+    assert result.returncode == 1
+    assert "trainingjob/nope" in result.stderr and "Not Found" in result.stderr

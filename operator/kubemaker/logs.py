@@ -1,0 +1,109 @@
+"""`kubemaker logs` / `kubectl sagemaker logs`: a training job's CloudWatch logs, found from the
+Kubernetes object, printed and optionally followed until the job ends."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, TextIO
+
+import boto3
+import kubernetes
+
+from . import API_GROUP, API_VERSION
+from .aws.clients import client_config
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TERMINAL = ("Completed", "Failed", "Stopped")
+FOLLOW_INTERVAL_SECONDS = 2.0
+PLURALS = {
+    "trainingjob": "trainingjobs", "trainingjobs": "trainingjobs", "smtj": "trainingjobs",
+    "hyperparametertuningjob": "hyperparametertuningjobs", "hyperparametertuningjobs": "hyperparametertuningjobs",
+    "smhpo": "hyperparametertuningjobs",
+}
+
+
+class LogsError(RuntimeError):
+    pass
+
+
+@dataclass
+class Target:
+    job_name: str
+    region: str | None
+
+
+def resolve_target(reference: str, namespace: str, custom_objects: Any) -> Target:
+    """`trainingjob/NAME` or `hyperparametertuningjob/NAME` (its best training job)."""
+    kind, _, name = reference.partition("/")
+    plural = PLURALS.get(kind.lower().split(".")[0])
+    if not plural or not name:
+        raise LogsError(f"expected trainingjob/NAME or hyperparametertuningjob/NAME, got {reference!r}")
+    try:
+        obj = custom_objects.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
+    except kubernetes.client.ApiException as error:
+        raise LogsError(f"{reference} in namespace {namespace}: {error.reason}") from None
+    status = obj.get("status") or {}
+    region = (obj.get("spec") or {}).get("region")
+    if plural == "trainingjobs":
+        job = status.get("trainingJobName")
+    else:
+        job = (status.get("bestTrainingJob") or {}).get("trainingJobName")
+    if not job:
+        raise LogsError(f"{reference} has no SageMaker training job yet (status: {status.get('conditions')})")
+    return Target(job, region)
+
+
+def stream_names(logs: Any, job_name: str, all_hosts: bool) -> list[str]:
+    response = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+    names = sorted(stream["logStreamName"] for stream in response.get("logStreams", []))
+    return names if all_hosts else [name for name in names if "/algo-1-" in name][:1] or names[:1]
+
+
+def new_events(logs: Any, stream: str, token: str | None) -> tuple[list[dict], str | None]:
+    params = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+    if token:
+        params["nextToken"] = token
+    response = logs.get_log_events(**params)
+    return response.get("events", []), response.get("nextForwardToken")
+
+
+def iter_log_lines(logs: Any, sagemaker: Any, job_name: str, follow: bool, all_hosts: bool) -> Iterator[str]:
+    tokens: dict[str, str | None] = {}
+    while True:
+        # A job's final state is read before its last logs, so nothing written before the end is missed.
+        done = not follow or sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"] in TERMINAL
+        streams = stream_names(logs, job_name, all_hosts)
+        for stream in streams:
+            while True:
+                events, token = new_events(logs, stream, tokens.get(stream))
+                unchanged = token == tokens.get(stream)
+                tokens[stream] = token
+                for event in events:
+                    host = stream.split("/", 1)[1].rsplit("-", 1)[0]
+                    yield f"[{host}] {event['message']}" if all_hosts else event["message"]
+                if not events or unchanged:
+                    break
+        if done:
+            return
+        time.sleep(FOLLOW_INTERVAL_SECONDS)
+
+
+def print_logs(reference: str, namespace: str | None, follow: bool, all_hosts: bool, out: TextIO = sys.stdout) -> int:
+    kubernetes.config.load_kube_config()
+    if namespace is None:
+        _, context = kubernetes.config.list_kube_config_contexts()
+        namespace = context.get("context", {}).get("namespace", "default")
+    custom_objects = kubernetes.client.CustomObjectsApi()
+    try:
+        target = resolve_target(reference, namespace, custom_objects)
+    except LogsError as error:
+        print(f"kubemaker logs: {error}", file=sys.stderr)
+        return 1
+    session = boto3.Session()
+    logs = session.client("logs", region_name=target.region, config=client_config())
+    sagemaker = session.client("sagemaker", region_name=target.region, config=client_config())
+    for line in iter_log_lines(logs, sagemaker, target.job_name, follow, all_hosts):
+        print(line, file=out, flush=True)
+    return 0
