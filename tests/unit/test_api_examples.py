@@ -234,3 +234,30 @@ def test_endpoint_requests_split_members_by_operation():
 
 def _example(kind: str, name: str) -> dict[str, Any]:
     return next(doc for _, doc in EXAMPLES if doc["kind"] == kind and doc["metadata"]["name"] == name)
+
+
+def test_endpoint_config_fingerprint_ignores_what_changes_in_place():
+    document = _example("Endpoint", "fraud-scoring")
+    models = {"fraud-v1": "a", "fraud-v2": "b"}
+
+    def fingerprint(**changes):
+        spec = parse_spec("Endpoint", {**document["spec"], **changes})
+        return endpoint.endpoint_config_fingerprint(
+            endpoint.build_create_endpoint_config_request(spec, "any-name", models, OWNERSHIP_TAGS)
+        )
+
+    variants = document["spec"]["productionVariants"]
+    reweighted = [{**variants[0], "initialVariantWeight": 50, "initialInstanceCount": 4}, variants[1]]
+    resized = [{**variants[0], "instanceType": "ml.c5.xlarge"}, variants[1]]
+    assert fingerprint(productionVariants=reweighted) == fingerprint()
+    assert fingerprint(productionVariants=resized) != fingerprint()
+
+
+def test_model_fingerprint_ignores_the_name_only():
+    spec = parse_spec("Model", _example("Model", "fraud-v1")["spec"])
+    first = model.build_create_model_request(spec, "fraud-v1-a", {}, OWNERSHIP_TAGS)
+    renamed = model.build_create_model_request(spec, "fraud-v1-b", {}, OWNERSHIP_TAGS)
+    changed = model.build_create_model_request(
+        spec.model_copy(update={"enableNetworkIsolation": True}), "fraud-v1-a", {}, OWNERSHIP_TAGS
+    )
+    assert model.model_fingerprint(first) == model.model_fingerprint(renamed) != model.model_fingerprint(changed)

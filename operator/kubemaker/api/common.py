@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -155,9 +158,15 @@ def exactly_one(*fields: str) -> str:
     return " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in fields) + " == 1"
 
 
-def tags_with_ownership(user_tags: list[Any] | None, ownership_tags: dict[str, str]) -> list[dict[str, str]]:
+def tags_with_ownership(user_tags: list[Any] | None, ownership_tags: Mapping[str, str]) -> list[dict[str, str]]:
     """The Tags of a create request: the user's, then the operator's ownership tags, which win on a
     key both give (ownership must not be forgeable from the spec)."""
     tags = [{"Key": tag.key, "Value": tag.value} for tag in user_tags or () if tag.key not in ownership_tags]
     tags += [{"Key": key, "Value": value} for key, value in ownership_tags.items()]
     return tags
+
+
+def request_fingerprint(request: Mapping[str, Any]) -> str:
+    """A short, stable digest of a request: equal requests have equal fingerprints, whatever the key order."""
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -18,6 +18,7 @@ from kubemaker.api.common import (
     StatusBase,
     at_most_one,
     cel_rules,
+    request_fingerprint,
     tags_with_ownership,
 )
 
@@ -108,6 +109,12 @@ def _wire_containers(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [request["PrimaryContainer"]] if "PrimaryContainer" in request else request.get("Containers", [])
 
 
+def model_fingerprint(request: Mapping[str, Any]) -> str:
+    """The fingerprint of a CreateModel request without its name: a different fingerprint means a new
+    revision."""
+    return request_fingerprint({key: value for key, value in request.items() if key != "ModelName"})
+
+
 class ModelRevision(ApiShape):
     """One SageMaker model created for a revision of the spec."""
 
@@ -116,7 +123,7 @@ class ModelRevision(ApiShape):
     modelName: str = Field(description="The SageMaker model name.")
     modelArn: str | None = Field(None, description="The SageMaker model ARN.")
     generation: int | None = Field(None, description="The object generation the revision was created for.")
-    specHash: str | None = Field(None, description="A digest of the CreateModel request the revision was made from.")
+    fingerprint: str | None = Field(None, description="model_fingerprint of the CreateModel request it was made from.")
     createdAt: datetime.datetime | None = Field(None, description="When the revision was created.")
 
 
