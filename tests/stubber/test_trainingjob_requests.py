@@ -1,0 +1,154 @@
+"""TrainingJob's SageMaker calls, checked against the service model by botocore's Stubber."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+import pytest
+
+from kubemaker.controller import Stall
+from kubemaker.handlers.trainingjob import LIST_SHAPE, TrainingJobController
+from kubemaker.names import derived_name
+from kubemaker.tracker import Tracker
+from tests.stubber.conftest import make_context
+
+NOW = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
+SPEC = {
+    "algorithmSpecification": {"trainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
+                               "trainingInputMode": "File"},
+    "roleArn": ROLE,
+    "outputDataConfig": {"s3OutputPath": "s3://bucket/out"},
+    "resourceConfig": {"instanceType": "ml.m5.xlarge", "instanceCount": 1, "volumeSizeInGB": 10},
+    "stoppingCondition": {"maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 3600},
+    "enableManagedSpotTraining": True,
+    "hyperParameters": {"Eta": "0.1"},
+    "deletionPolicy": "Delete",
+}
+NOT_FOUND = ("ValidationException", "Requested resource not found.")
+
+
+def description(name: str, state: str = "InProgress", secondary: str = "Starting") -> dict:
+    return {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        "AlgorithmSpecification": {"TrainingImage": SPEC["algorithmSpecification"]["trainingImage"],
+                                   "TrainingInputMode": "File"},
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://bucket/out/{name}/output/model.tar.gz"},
+        "TrainingJobStatus": state,
+        "SecondaryStatus": secondary,
+        "RoleArn": ROLE,
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "CreationTime": NOW,
+        "LastModifiedTime": NOW,
+    }
+
+
+def controller(runtime) -> TrainingJobController:
+    return TrainingJobController(Tracker(runtime, "TrainingJob", LIST_SHAPE))
+
+
+def test_create_sends_the_request_with_ownership_tags(stubbed):
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", dict(SPEC))
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    name = derived_name("team", "job", "0000-1111")
+    sagemaker.add_client_error("describe_training_job", *NOT_FOUND, expected_params={"TrainingJobName": name})
+    sagemaker.add_response(
+        "create_training_job", {"TrainingJobArn": description(name)["TrainingJobArn"]},
+        expected_params={
+            "TrainingJobName": name,
+            "AlgorithmSpecification": {"TrainingImage": SPEC["algorithmSpecification"]["trainingImage"],
+                                       "TrainingInputMode": "File"},
+            "RoleArn": ROLE,
+            "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 3600},
+            "EnableManagedSpotTraining": True,
+            "HyperParameters": {"Eta": "0.1"},
+            "Tags": [
+                {"Key": "kubemaker.io/kind", "Value": "TrainingJob"},
+                {"Key": "kubemaker.io/namespace", "Value": "team"},
+                {"Key": "kubemaker.io/name", "Value": "job"},
+                {"Key": "kubemaker.io/uid", "Value": "0000-1111"},
+            ],
+        },
+    )
+    sagemaker.add_response("describe_training_job", description(name), expected_params={"TrainingJobName": name})
+
+    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+
+    assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
+    assert plan.status["trainingJobArn"].endswith(name) and plan.track
+    assert ("Normal", "Created", f"created SageMaker training job {name}") in stubbed.events
+
+
+def test_a_job_found_after_a_crash_is_recorded_not_recreated(stubbed):
+    name = "given-name"
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name},
+                       {"createPending": {"name": name, "startedAt": "2026-11-01T00:00:00Z"}})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_training_job", description(name, secondary="Training"))
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]},
+                           expected_params={"ResourceArn": description(name)["TrainingJobArn"]})
+    stubbed.aws.stubbers["logs"].add_response(
+        "describe_log_streams", {"logStreams": [{"logStreamName": f"{name}/algo-1-1"}]},
+        expected_params={"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamNamePrefix": f"{name}/"})
+
+    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+
+    assert plan.status["createPending"] is None
+    assert plan.status["logStreams"] == [f"{name}/algo-1-1"]
+
+
+def test_someone_elses_job_is_never_taken(stubbed):
+    name = "taken"
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_training_job", description(name))
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "other"},
+                                                  {"Key": "kubemaker.io/namespace", "Value": "b"}]})
+    with pytest.raises(Stall, match="belongs to"):
+        asyncio.run(controller(stubbed).reconcile(ctx))
+
+
+def test_a_refused_role_calls_nothing(stubbed):
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs",
+                       {**SPEC, "roleArn": "arn:aws:iam::123456789012:role/Admin"})
+    stubbed.aws.stubbers["sagemaker"].add_client_error("describe_training_job", *NOT_FOUND)
+    with pytest.raises(Stall, match="may not use execution role"):
+        asyncio.run(controller(stubbed).reconcile(ctx))
+    assert stubbed.status_patches == []
+
+
+def test_delete_stops_a_running_job(stubbed):
+    name = "running"
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name},
+                       {"trainingJobName": name, "trainingJobArn": description(name)["TrainingJobArn"]})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_training_job", description(name))
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]})
+    sagemaker.add_response("stop_training_job", {}, expected_params={"TrainingJobName": name})
+    assert "to stop" in asyncio.run(controller(stubbed).finalize(ctx))
+
+
+def test_delete_with_retain_calls_nothing(stubbed):
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "deletionPolicy": "Retain"},
+                       {"trainingJobName": "x", "trainingJobArn": "arn"})
+    assert asyncio.run(controller(stubbed).finalize(ctx)) is None
+
+
+def test_profiler_change_on_a_running_job_calls_update(stubbed):
+    name = "profiled"
+    spec = {**SPEC, "trainingJobName": name, "profilerConfig": {"s3OutputPath": "s3://bucket/profiler"}}
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", spec,
+                       {"trainingJobName": name, "trainingJobArn": description(name)["TrainingJobArn"],
+                        "appliedUpdates": {}})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_training_job", description(name))
+    sagemaker.add_response("update_training_job", {"TrainingJobArn": description(name)["TrainingJobArn"]},
+                           expected_params={"TrainingJobName": name,
+                                            "ProfilerConfig": {"S3OutputPath": "s3://bucket/profiler"}})
+    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    assert plan.action == "update" and plan.status["appliedUpdates"]["profilerConfig"]

@@ -1,0 +1,98 @@
+"""Names, conditions, error classification, ownership and configuration."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from kubemaker.aws.errors import ErrorKind, classify
+from kubemaker.aws.ownership import Owner, describe_owner, owned_by
+from kubemaker.conditions import Health, build_conditions
+from kubemaker.config import load_config
+from kubemaker.names import derived_name, revision_name
+
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+@pytest.mark.parametrize(
+    "namespace, name",
+    [("default", "xgb"), ("team.a", "my.job"), ("n" * 63, "x" * 253), ("ns", "a--b")],
+)
+def test_derived_names_fit_sagemaker_and_are_stable(namespace, name):
+    first = derived_name(namespace, name, "uid-1")
+    assert SAGEMAKER_NAME.match(first) and len(first) <= 63
+    assert first == derived_name(namespace, name, "uid-1")
+    assert first != derived_name(namespace, name, "uid-2"), "a re-created object needs a new name"
+
+
+def test_revision_names_stay_within_limits():
+    base = "m" * 63
+    assert revision_name(base, 1) == base
+    assert revision_name(base, 12).endswith("-r12") and len(revision_name(base, 12)) == 63
+
+
+def test_conditions_keep_transition_time_until_status_flips():
+    first = build_conditions(Health.reconciling("InProgress", "training"), 1, None, now="t1")
+    assert [(c["type"], c["status"]) for c in first] == [("Ready", "False"), ("Reconciling", "True")]
+    second = build_conditions(Health.reconciling("InProgress", "still"), 1, first, now="t2")
+    assert all(c["lastTransitionTime"] == "t1" for c in second)
+    done = build_conditions(Health.ready("Completed", "done"), 2, second, now="t3")
+    assert done == [{"type": "Ready", "status": "True", "reason": "Completed", "message": "done",
+                     "lastTransitionTime": "t3", "observedGeneration": 2}]
+
+
+def client_error(code: str, message: str = "", status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+@pytest.mark.parametrize(
+    "error, kind",
+    [
+        (client_error("ValidationException", "Requested resource not found."), ErrorKind.NOT_FOUND),
+        (client_error("ValidationException", "Could not find endpoint \"x\"."), ErrorKind.NOT_FOUND),
+        (client_error("ValidationException", "1 validation error detected"), ErrorKind.TERMINAL),
+        (client_error("AccessDeniedException", "not authorized"), ErrorKind.TERMINAL),
+        (client_error("ResourceLimitExceeded", "quota"), ErrorKind.TERMINAL),
+        (client_error("ThrottlingException", "Rate exceeded"), ErrorKind.TRANSIENT),
+        (client_error("InternalFailure", "", 500), ErrorKind.TRANSIENT),
+        (client_error("ServiceUnavailable", "", 503), ErrorKind.TRANSIENT),
+        (EndpointConnectionError(endpoint_url="http://x"), ErrorKind.TRANSIENT),
+    ],
+)
+def test_error_classification(error, kind):
+    assert classify(error) is kind
+
+
+def test_ownership_is_by_uid():
+    owner = Owner("TrainingJob", "ns", "job", "uid-1")
+    tags = [{"Key": k, "Value": v} for k, v in owner.tag_map().items()]
+    assert owned_by(tags, owner)
+    assert not owned_by(tags, Owner("TrainingJob", "ns", "job", "uid-2"))
+    assert not owned_by([], owner)
+    assert describe_owner(tags) == "TrainingJob ns/job"
+    assert "outside the operator" in describe_owner([])
+
+
+def test_config_file_env_and_flags(tmp_path, monkeypatch):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "region: eu-west-1\npollIntervalSeconds: 3\n"
+        "defaultNamespacePolicy: {allowedRoleArns: ['arn:aws:iam::1:role/SageMaker*']}\n"
+        "namespacePolicies: {team-a: {allowedRoleArns: ['*'], assumeRoleArn: 'arn:aws:iam::2:role/Ops', allowAdoption: true}}\n"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    config = load_config(path, {"pollIntervalSeconds": 7})
+    assert (config.region, config.endpoint_url, config.poll_interval_seconds) == ("eu-west-1", "http://127.0.0.1:1", 7)
+    assert config.policy_for("other").allows_role("arn:aws:iam::1:role/SageMakerExec")
+    assert not config.policy_for("other").allows_role("arn:aws:iam::1:role/Admin")
+    assert config.policy_for("team-a").assume_role_arn == "arn:aws:iam::2:role/Ops"
+    assert config.policy_for("team-a").allow_adoption and not config.policy_for("other").allow_adoption
+
+
+def test_config_refuses_unknown_keys(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("regoin: eu-west-1\n")
+    with pytest.raises(ValueError, match="regoin"):
+        load_config(path)
