@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import bisect
+import heapq
 import hashlib
 import json
 import threading
@@ -189,31 +189,29 @@ def page(
     """Sorts and pages a List call's matches.
 
     The token names the sort key of the last item returned, so a page never repeats or skips an
-    item when others are created between calls (AWS's tokens are opaque; this one is too).
+    item when others are created between calls (AWS's tokens are opaque; this one is too). Only
+    the page is sorted, so listing stays cheap with thousands of resources.
     """
     sort_by = params.get("SortBy") or default_sort
     descending = (params.get("SortOrder") or default_order) == "Descending"
-    key_of = sort_keys[sort_by]
-    keyed = sorted(((key_of(item), item.name), item) for item in items)
-    keys = [key for key, _ in keyed]
-    ordered = [item for _, item in keyed]
-    if descending:
-        keys.reverse()
-        ordered.reverse()
-    start = 0
+    by_value = sort_keys[sort_by]
+
+    def key_of(item: Any) -> tuple[Any, str]:
+        return (by_value(item), item.name)
+
     token = params.get("NextToken")
     if token:
         after = _decode_token(token, sort_by)
         if descending:
-            start = len(keys) - bisect.bisect_left(keys[::-1], after)
+            items = [item for item in items if key_of(item) < after]
         else:
-            start = bisect.bisect_right(keys, after)
+            items = [item for item in items if key_of(item) > after]
     limit = params.get("MaxResults") or default_max
-    chosen = ordered[start : start + limit]
-    next_token = None
-    if start + limit < len(ordered):
-        next_token = _encode_token(keys[start + limit - 1], sort_by)
-    return chosen, next_token
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    chosen = pick(limit + 1, items, key=key_of)
+    if len(chosen) <= limit:
+        return chosen, None
+    return chosen[:limit], _encode_token(key_of(chosen[limit - 1]), sort_by)
 
 
 def _encode_token(key: tuple[Any, str], sort_by: str) -> str:
