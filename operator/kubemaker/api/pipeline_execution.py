@@ -101,7 +101,10 @@ class PipelineExecutionStatus(StatusBase):
     failureReason: str | None = Field(None, description="Why the execution failed, if it did.")
     creationTime: datetime.datetime | None = Field(None, description="When the execution started.")
     lastModifiedTime: datetime.datetime | None = Field(None, description="When it last changed.")
-    steps: list[PipelineExecutionStepStatus] | None = Field(None, description="The steps and their status.")
+    steps: list[PipelineExecutionStepStatus] | None = Field(None, description="The steps and their status, in the order they started.")
+    stepSummary: str | None = Field(
+        None, description="Each step and its status on one line (Train=Succeeded, Evaluate=Executing), for kubectl get -o wide."
+    )
 
 
 PIPELINE_EXECUTION = KindInfo(
@@ -124,6 +127,7 @@ PIPELINE_EXECUTION = KindInfo(
         PrinterColumn("Status", ".status.pipelineExecutionStatus", description="SageMaker's execution status"),
         PrinterColumn("Pipeline", ".status.pipelineName"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
+        PrinterColumn("Steps", ".status.stepSummary", priority=1),
     ),
     immutable_fields=fields_except(PipelineExecutionSpec, "deletionPolicy", *UPDATABLE_FIELDS),
     immutable_hint="create a new PipelineExecution to run again",
