@@ -64,6 +64,8 @@ class GoTool:
 KUBE_APISERVER = GoTool("kube-apiserver")
 ETCD = GoTool("etcd")
 TOOLS = (ETCD, KUBE_APISERVER)
+# For the chart tests only, so `kubemaker dev up` does not wait for it.
+HELM = GoTool("helm")
 
 
 def kubernetes_version(go_mod: Path) -> str:

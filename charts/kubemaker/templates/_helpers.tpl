@@ -1,0 +1,66 @@
+{{- define "kubemaker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubemaker.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "kubemaker.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "kubemaker.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "kubemaker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubemaker.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kubemaker.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "kubemaker.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubemaker
+{{- end }}
+
+{{- define "kubemaker.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kubemaker.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* A namespace policy in the operator's configuration shape, leaving out what is unset. */}}
+{{- define "kubemaker.namespacePolicy" -}}
+{{- $policy := dict "allowedRoleArns" (.allowedRoleArns | default (list "*")) "allowAdoption" (.allowAdoption | default false) }}
+{{- if .assumeRoleArn }}{{ $_ := set $policy "assumeRoleArn" .assumeRoleArn }}{{ end }}
+{{- toYaml $policy }}
+{{- end }}
+
+{{/* The operator's configuration file (kubemaker.config.OperatorConfig). */}}
+{{- define "kubemaker.config" -}}
+region: {{ .Values.aws.region | quote }}
+{{- with .Values.aws.endpointUrl }}
+endpointUrl: {{ . | quote }}
+{{- end }}
+namespaces: {{ .Values.watchNamespaces | toJson }}
+pollIntervalSeconds: {{ .Values.pollIntervalSeconds }}
+resyncIntervalSeconds: {{ .Values.resyncIntervalSeconds }}
+logFormat: {{ .Values.logFormat }}
+livenessPort: {{ .Values.livenessPort }}
+metricsPort: {{ .Values.metrics.port }}
+{{- if .Values.peering.enabled }}
+peering: {{ .Values.peering.name | quote }}
+{{- end }}
+defaultNamespacePolicy:
+  {{- include "kubemaker.namespacePolicy" .Values.defaultNamespacePolicy | nindent 2 }}
+namespacePolicies:
+{{- range $namespace, $policy := .Values.namespacePolicies }}
+  {{ $namespace }}:
+    {{- include "kubemaker.namespacePolicy" $policy | nindent 4 }}
+{{- else }} {}
+{{- end }}
+{{- end }}

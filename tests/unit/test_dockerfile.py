@@ -1,0 +1,85 @@
+"""What can be checked of the Dockerfile without a Docker engine: a pinned base, a non-root user the
+chart agrees with, the entrypoint, and that what it copies exists and installs a working command."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    lines = []
+    for line in DOCKERFILE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            lines.append((keyword.upper(), rest.strip()))
+    return lines
+
+
+def values(keyword: str) -> list[str]:
+    return [rest for found, rest in instructions() if found == keyword]
+
+
+def test_every_stage_starts_from_a_pinned_python_311_slim_base():
+    bases = [rest.split()[0] for rest in values("FROM")]
+    assert bases, "no FROM"
+    for base in bases:
+        image, _, tag = base.partition(":")
+        assert image == "python", base
+        # A full patch version, never a moving tag such as 3.11-slim or latest.
+        assert re.fullmatch(r"3\.11\.\d+-slim(-[a-z]+)?", tag), f"{base} is not a pinned 3.11 slim tag"
+    assert len(set(bases)) == 1, "build and runtime stages should share one base"
+
+
+def test_runs_as_the_non_root_uid_the_chart_expects():
+    users = values("USER")
+    assert users, "no USER: the image would run as root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "USER must be a numeric non-root uid (runAsNonRoot checks it)"
+    chart_values = yaml.safe_load((REPO_ROOT / "charts/kubemaker/values.yaml").read_text())
+    assert chart_values["podSecurityContext"]["runAsUser"] == int(uid)
+    assert chart_values["podSecurityContext"]["runAsNonRoot"] is True
+
+
+def test_entrypoint_is_the_kubemaker_command_and_runs_the_operator_by_default():
+    assert json.loads(values("ENTRYPOINT")[-1]) == ["kubemaker"]
+    assert json.loads(values("CMD")[-1]) == ["run"]
+
+
+def test_copied_files_exist_and_are_not_excluded_from_the_context():
+    ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    for rest in values("COPY"):
+        if rest.startswith("--from="):
+            continue
+        *sources, _destination = rest.split()
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+            assert f"!{source}" in ignored, f".dockerignore leaves {source} out of the build context"
+
+
+def test_exposed_ports_are_the_chart_defaults():
+    chart_values = yaml.safe_load((REPO_ROOT / "charts/kubemaker/values.yaml").read_text())
+    exposed = {int(port) for rest in values("EXPOSE") for port in rest.split()}
+    assert exposed == {chart_values["livenessPort"], chart_values["metrics"]["port"]}
+
+
+def test_the_console_script_resolves_and_knows_run():
+    (entry_point,) = importlib.metadata.entry_points(group="console_scripts", name="kubemaker")
+    assert entry_point.value == "kubemaker.cli:main"
+    assert callable(entry_point.load())
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from kubemaker.cli import main; sys.exit(main())", "run", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--config" in result.stdout
