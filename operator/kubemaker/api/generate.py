@@ -269,36 +269,34 @@ def _docstring(text: str) -> str:
     return '"""' + text.replace("\\", "\\\\").replace('"""', "'''") + '"""'
 
 
+def spec_fields_source(sagemaker: ServiceShapes, operations: dict[str, Any], spec: SpecFields) -> str:
+    """A class holding the members of the spec's create calls, and which call each belongs to."""
+    members: dict[str, tuple[dict[str, Any], bool]] = {}
+    by_operation: dict[str, tuple[str, ...]] = {}
+    for operation in spec.operations:
+        input_shape = sagemaker.shapes[operations[operation]["input"]["shape"]]
+        kept = [name for name in input_shape["members"] if name not in spec.excluded]
+        by_operation[operation] = tuple(lower_first(name) for name in kept)
+        for name in kept:
+            required = name in input_shape.get("required", ()) and name not in spec.optional
+            members.setdefault(name, (input_shape["members"][name], required))
+    source = sagemaker.class_source(
+        spec.class_name,
+        spec.class_name,
+        f"The members of {' and '.join(spec.operations)} that the spec holds.",
+        [(name, member, required) for name, (member, required) in members.items()],
+        constrained=True,
+    )
+    return source + f"    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {by_operation!r}\n"
+
+
 def render_shapes(loader: botocore.loaders.Loader) -> str:
     sagemaker_model = loader.load_service_model("sagemaker", "service-2")
     operations = sagemaker_model["operations"]
     sagemaker = ServiceShapes(sagemaker_model["shapes"])
 
-    operation_inputs = {name: sagemaker.shapes[operation["input"]["shape"]]["members"] for name, operation in operations.items() if "input" in operation}
     for spec in SPEC_FIELDS:
-        members: dict[str, tuple[dict[str, Any], bool]] = {}
-        for operation in spec.operations:
-            input_shape = sagemaker.shapes[operations[operation]["input"]["shape"]]
-            for name, member in input_shape["members"].items():
-                if name in spec.excluded or name in members:
-                    continue
-                required = name in input_shape.get("required", ()) and name not in spec.optional
-                members[name] = (member, required)
-        documentation = f"The members of {' and '.join(spec.operations)} that the spec holds."
-        source = sagemaker.class_source(
-            spec.class_name,
-            spec.class_name,
-            documentation,
-            [(name, member, required) for name, (member, required) in members.items()],
-            constrained=True,
-        )
-        by_operation = ", ".join(
-            f"{operation!r}: {tuple(lower_first(name) for name in operation_inputs[operation] if name in members)!r}"
-            for operation in spec.operations
-        )
-        sagemaker.emitted[spec.class_name] = (
-            source + f"    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {{{by_operation}}}\n"
-        )
+        sagemaker.emitted[spec.class_name] = spec_fields_source(sagemaker, operations, spec)
     for operation in UPDATE_OPERATIONS:
         sagemaker.structure(operations[operation]["input"]["shape"], constrained=True)
 
