@@ -186,3 +186,18 @@ def test_status_from_a_describe_response_round_trips():
     assert dumped["spotSavingsPercent"] == 70
     assert parse_status("TrainingJob", dumped) == status
     assert parse_status("TrainingJob", {**dumped, "kopf": {"progress": {}}}) == status
+
+
+def test_recursive_shape_becomes_a_free_form_object():
+    service = generate.ServiceShapes(
+        {
+            "Node": {
+                "type": "structure",
+                "members": {"Name": {"shape": "String"}, "Children": {"shape": "NodeList"}},
+            },
+            "NodeList": {"type": "list", "member": {"shape": "Node"}},
+            "String": {"type": "string"},
+        }
+    )
+    assert service.structure("Node", constrained=True) == "Node"
+    assert "children: list[dict[str, Any]] | None" in service.emitted["Node"]
