@@ -170,3 +170,13 @@ def test_fail_step_type_fails_with_its_message(sagemaker, unique):
     wait_until(lambda: execution_status(sagemaker, arn), lambda s: s != "Executing")
     step = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"][0]
     assert (step["StepStatus"], step["FailureReason"]) == ("Failed", "accuracy too low")
+
+
+def test_execution_parameters_are_listed(sagemaker, unique):
+    name = unique("params")
+    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=SEQUENTIAL, RoleArn=ROLE_ARN, ClientRequestToken=token())
+    parameters = [{"Name": "InstanceType", "Value": "ml.c5.xlarge"}]
+    arn = sagemaker.start_pipeline_execution(
+        PipelineName=name, PipelineParameters=parameters, ClientRequestToken=token()
+    )["PipelineExecutionArn"]
+    assert sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"] == parameters

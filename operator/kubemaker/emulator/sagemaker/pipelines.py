@@ -506,3 +506,14 @@ def list_pipeline_execution_steps(region: Region, params: dict[str, Any]) -> dic
     if token:
         answer["NextToken"] = token
     return answer
+
+
+@operation("ListPipelineParametersForExecution")
+def list_pipeline_parameters_for_execution(region: Region, params: dict[str, Any]) -> dict[str, Any]:
+    execution = find_execution(region, params["PipelineExecutionArn"])
+    start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
+    limit = params.get("MaxResults") or 50
+    answer: dict[str, Any] = {"PipelineParameters": copy.deepcopy(execution.parameters[start : start + limit])}
+    if start + limit < len(execution.parameters):
+        answer["NextToken"] = str(start + limit)
+    return answer
