@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import sys
 import time
@@ -33,8 +32,6 @@ from kubemaker.emulator.sagemaker import OPERATIONS
 from kubemaker.emulator.sagemaker.base import ACCOUNT_ID, World
 from kubemaker.emulator.servicemodel import RequestValidator, shape_output
 from kubemaker.emulator.timings import profile_timings
-
-log = logging.getLogger("kubemaker.emulator")
 
 DEFAULT_REGION = "us-east-1"
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")

@@ -10,6 +10,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
+from kubemaker.emulator.errors import AwsError
 from kubemaker.emulator.timings import merge_overrides
 
 if TYPE_CHECKING:
@@ -104,11 +105,8 @@ class ControlApi:
             action()
         except ValueError as error:
             raise ControlError(409, str(error)) from None
-        except Exception as error:  # an AWS-style refusal of the state change
-            message = getattr(error, "message", None)
-            if message is None:
-                raise
-            raise ControlError(409, message) from None
+        except AwsError as error:  # the state change refused as AWS would refuse it
+            raise ControlError(409, error.message) from None
 
     # Handlers ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol
 
-from kubemaker.emulator.errors import AwsError, validation_error
+from kubemaker.emulator.errors import validation_error
 from kubemaker.emulator.scheduler import Scheduler, Timer
 
 ACCOUNT_ID = "123456789012"
@@ -226,12 +226,6 @@ def _decode_token(token: str, sort_by: str) -> tuple[Any, str]:
     if token_sort != sort_by:
         raise validation_error("The pagination token does not match the request's sort order")
     return tuple(key)  # type: ignore[return-value]
-
-
-def require(found: Any, error: AwsError) -> Any:
-    if found is None:
-        raise error
-    return found
 
 
 # Tags ---------------------------------------------------------------------------------------------
