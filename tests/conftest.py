@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kubemaker.devenv.kubectl import KubectlError, run_kubectl
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,21 +35,15 @@ def kubeconfig(tmp_path_factory) -> str:
     control_plane.stop()
 
 
-def run_kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True):
-    result = subprocess.run(
-        ["kubectl", f"--kubeconfig={kubeconfig}", *args], input=input, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
-    return result
-
-
 @pytest.fixture(scope="session")
 def kubectl(kubeconfig):
     """kubectl(*args, input=None, check=True) against the test cluster, capturing text output."""
 
     def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        return run_kubectl(kubeconfig, *args, input=input, check=check)
+        try:
+            return run_kubectl(kubeconfig, *args, input=input, check=check)
+        except KubectlError as error:
+            raise AssertionError(str(error)) from None
 
     return kubectl
 

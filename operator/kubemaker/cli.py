@@ -28,7 +28,7 @@ def print_usage_hint(state: environment.DevState) -> None:
 
 def dev_up(args: argparse.Namespace) -> int:
     try:
-        state = environment.up(profile=args.profile)
+        state = environment.up(profile=args.profile, kubeconfig=args.kubeconfig)
     except ControlPlaneError as error:
         print(f"kubemaker dev up: {error}", file=sys.stderr)
         return 1
@@ -84,6 +84,16 @@ def add_logs_parser(commands) -> None:
     logs.set_defaults(handler=show_logs)
 
 
+def demo(args: argparse.Namespace) -> int:
+    from .devenv.demo import run_demo
+
+    try:
+        return run_demo(args.timeout, args.kubeconfig)
+    except ControlPlaneError as error:
+        print(f"kubemaker demo: {error}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_logs_parser(commands)
 
+    demo_parser = commands.add_parser("demo", help="run everything locally and apply examples/ (no cluster, no AWS)")
+    demo_parser.add_argument("--timeout", type=float, default=900, help="seconds to watch before giving up")
+    demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
+    demo_parser.set_defaults(handler=demo)
+
     dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     dev_commands.add_parser("build", help="build (once) kube-apiserver and etcd from Go modules").set_defaults(
@@ -110,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up = dev_commands.add_parser("up", help="start kube-apiserver, etcd and the SageMaker emulator")
     up.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
+    up.add_argument("--kubeconfig", help="use this existing cluster instead of starting a local control plane")
     up.set_defaults(handler=dev_up)
     dev_commands.add_parser("down", help="stop what `dev up` started").set_defaults(handler=dev_down)
     dev_commands.add_parser("env", help="print shell exports for KUBECONFIG and the AWS endpoint").set_defaults(

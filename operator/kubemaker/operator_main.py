@@ -13,7 +13,13 @@ import prometheus_client
 from . import API_GROUP
 from .config import OperatorConfig
 from .handlers import register_kind
+from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
+from .handlers.model import ModelController
+from .handlers.pipeline import PipelineController, register_configmap_watch
+from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionController
 from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
+from .handlers.transform import LIST_SHAPE as TRANSFORM_JOB_LIST, TransformJobController
+from .handlers.tuning import LIST_SHAPE as TUNING_JOB_LIST, TuningJobController
 from .runtime import Runtime
 from .tracker import Tracker
 
@@ -26,6 +32,20 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     training_tracker = runtime.trackers.setdefault("TrainingJob", Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST))
     register_kind(registry, TrainingJobController(training_tracker))
+    register_kind(registry, ModelController())
+    endpoint_tracker = runtime.trackers.setdefault("Endpoint", Tracker(runtime, "Endpoint", ENDPOINT_LIST))
+    register_kind(registry, EndpointController(endpoint_tracker))
+    tuning_tracker = runtime.trackers.setdefault(
+        "HyperParameterTuningJob", Tracker(runtime, "HyperParameterTuningJob", TUNING_JOB_LIST)
+    )
+    register_kind(registry, TuningJobController(tuning_tracker))
+    transform_tracker = runtime.trackers.setdefault("TransformJob", Tracker(runtime, "TransformJob", TRANSFORM_JOB_LIST))
+    register_kind(registry, TransformJobController(transform_tracker))
+    pipelines = PipelineController()
+    register_kind(registry, pipelines)
+    register_configmap_watch(registry, pipelines)
+    execution_tracker = runtime.trackers.setdefault("PipelineExecution", ExecutionTracker(runtime))
+    register_kind(registry, PipelineExecutionController(execution_tracker))
 
     # A private registry does not get kopf's default login handlers.
     @kopf.on.login(registry=registry)
@@ -57,11 +77,19 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     return registry
 
 
+class WakeHookNoise(logging.Filter):
+    """kopf logs every run of the wake hook (one per watch event): noise at any scale."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.getMessage().startswith("Handler '") and "-wake' succeeded" in record.getMessage())
+
+
 def run(config: OperatorConfig, verbose: bool = False) -> None:
     kopf.configure(
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
     )
+    logging.getLogger("kopf.objects").addFilter(WakeHookNoise())
     runtime = Runtime.create(config)
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port)

@@ -90,27 +90,47 @@ def start_emulator_detached(log_dir: Path, profile: str) -> tuple[int, str]:
     raise ControlPlaneError(f"the SageMaker emulator did not start; see {log_dir / 'emulator.log'}")
 
 
-def up(profile: str = "demo", region: str = "us-east-1") -> DevState:
+def up(profile: str = "demo", region: str = "us-east-1", kubeconfig: str | None = None) -> DevState:
+    """Starts the emulator and, unless `kubeconfig` names an existing cluster (kind, k3d, EKS), the
+    local control plane."""
     state = DevState.load()
-    if state and state.running():
+    if state and state.running() and (kubeconfig is None or state.kubeconfig == kubeconfig):
         return state
     if state:
         down()
     workdir = dev_dir()
     shutil.rmtree(workdir, ignore_errors=True)
-    control_plane = LocalControlPlane(workdir, detach=True).start()
+    log_dir = workdir / "logs"
+    log_dir.mkdir(parents=True)
+    pids: dict[str, int] = {}
+    control_plane = None
+    if kubeconfig is None:
+        control_plane = LocalControlPlane(workdir, detach=True).start()
+        kubeconfig = str(control_plane.kubeconfig_path)
+        pids.update(control_plane.pids())
     try:
-        emulator_pid, emulator_url = start_emulator_detached(control_plane.log_dir, profile)
+        pids["emulator"], emulator_url = start_emulator_detached(log_dir, profile)
     except ControlPlaneError:
-        control_plane.stop()
+        if control_plane:
+            control_plane.stop()
         raise
-    state = DevState(
-        kubeconfig=str(control_plane.kubeconfig_path),
-        emulator_url=emulator_url,
-        region=region,
-        pids={**control_plane.pids(), "emulator": emulator_pid},
-        log_dir=str(control_plane.log_dir),
-    )
+    state = DevState(kubeconfig=kubeconfig, emulator_url=emulator_url, region=region, pids=pids, log_dir=str(log_dir))
+    state.save()
+    return state
+
+
+def start_operator(state: DevState) -> DevState:
+    """Runs `kubemaker run` detached against this environment (once); `down` stops it too."""
+    if pid_alive(state.pids.get("operator", 0) or 0):
+        return state
+    log_dir = Path(state.log_dir)
+    with open(log_dir / "operator.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kubemaker.cli", "run", "--liveness-port", "0", "--metrics-port", "0"],
+            env={**os.environ, **state.env()}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    state.pids["operator"] = process.pid
     state.save()
     return state
 
@@ -120,7 +140,7 @@ def down() -> bool:
     state = DevState.load()
     if state is None:
         return False
-    for name in ("emulator", "kube-apiserver", "etcd"):
+    for name in ("operator", "emulator", "kube-apiserver", "etcd"):
         pid = state.pids.get(name)
         if pid:
             terminate(pid, lambda pid=pid: not pid_alive(pid))
