@@ -26,7 +26,7 @@ from .api.registry import InvalidSpec
 from .aws.errors import ErrorKind, classify, error_code, error_message
 from .aws.ownership import Owner
 from .conditions import STALLED, Health, build_conditions, condition, is_true
-from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL
+from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
 from .reconcile.common import Event, Plan
 from .runtime import Runtime
 
@@ -202,12 +202,14 @@ async def run_object_loop(
                 else:
                     failures = 0
                     delay = plan.requeue_after
+            record_object(key, ctx.status)
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
     finally:
         runtime.wakeups.unregister(key)
+        record_object(key, None)
 
 
 async def run_finalizer(controller: KindController, runtime: Runtime, body: Any, logger: Any) -> None:

@@ -60,3 +60,48 @@ def instrument_client(client: Any) -> None:
     client.meta.events.register("before-send", _count_request)
     # needs-retry stops at the first handler with an answer (the retry handler): we must run first.
     client.meta.events.register_first("needs-retry", _count_error)
+
+
+
+# The status field with SageMaker's own word for an object's state, per kind (Model has none).
+SAGEMAKER_STATE_FIELDS = {
+    "TrainingJob": "trainingJobStatus",
+    "HyperParameterTuningJob": "hyperParameterTuningJobStatus",
+    "Endpoint": "endpointStatus",
+    "TransformJob": "transformJobStatus",
+    "Pipeline": "pipelineStatus",
+    "PipelineExecution": "pipelineExecutionStatus",
+}
+# What each object counts as now, so a change moves it from one gauge series to another.
+_object_states: dict[tuple[str, str, str], str] = {}
+_spot_series: set[tuple[str, str]] = set()
+
+
+def object_state(kind: str, status: dict) -> str:
+    """SageMaker's state word when there is one, else the kstatus verdict (Ready, Stalled, Reconciling)."""
+    state = status.get(SAGEMAKER_STATE_FIELDS.get(kind, ""))
+    if state:
+        return state
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    if conditions.get("Stalled") == "True":
+        return "Stalled"
+    return "Ready" if conditions.get("Ready") == "True" else "Reconciling"
+
+
+def record_object(key: tuple[str, str, str], status: dict | None) -> None:
+    """Counts the object (kind, namespace, name) under its current state, and shows a training job's
+    spot savings; None forgets it (deleted, or the operator is stopping)."""
+    kind, namespace, name = key
+    previous = _object_states.pop(key, None)
+    if previous is not None:
+        OBJECTS.labels(kind, previous).dec()
+    if status is not None:
+        state = _object_states[key] = object_state(kind, status)
+        OBJECTS.labels(kind, state).inc()
+    savings = (status or {}).get("spotSavingsPercent") if kind == "TrainingJob" else None
+    if savings is not None:
+        SPOT_SAVINGS.labels(namespace, name).set(savings)
+        _spot_series.add((namespace, name))
+    elif kind == "TrainingJob" and (namespace, name) in _spot_series:
+        SPOT_SAVINGS.remove(namespace, name)
+        _spot_series.discard((namespace, name))

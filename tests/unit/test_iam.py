@@ -1,0 +1,135 @@
+"""docs/iam-policy.json against the operator's code: every AWS operation the operator calls is allowed,
+nothing it does not call is, and the dangerous parts (PassRole, wildcards) are fenced in.
+
+The operations are the boto3 method names the operator's modules spell out (`call(client,
+"create_model", ...)`, ListShape("list_training_jobs", ...), planner actions) plus direct client
+method calls; tests/e2e/test_metrics.py checks the operations an e2e run actually made as well.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+from functools import cache
+
+import boto3
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+POLICY_PATH = REPO_ROOT / "docs" / "iam-policy.json"
+PACKAGE = REPO_ROOT / "operator" / "kubemaker"
+# Not the operator: the test world, the API generator, and commands users run with their own credentials.
+NOT_THE_OPERATOR = ("emulator/", "devenv/", "api/", "kfp/", "logs.py", "cli.py")
+# Services the operator talks to, with their IAM action prefixes.
+SERVICES = {"sagemaker": "sagemaker", "application-autoscaling": "application-autoscaling", "logs": "logs",
+            "sts": "sts", "s3": "s3"}
+# Allowed although the code never names them: AWS checks them on the caller during calls it does make.
+IMPLIED = {
+    "cloudwatch:PutMetricAlarm": "PutScalingPolicy (target tracking) creates alarms as the caller",
+    "cloudwatch:DescribeAlarms": "PutScalingPolicy (target tracking) checks its alarms as the caller",
+    "cloudwatch:DeleteAlarms": "DeleteScalingPolicy deletes the target tracking alarms as the caller",
+    "iam:CreateServiceLinkedRole": "the first RegisterScalableTarget for an endpoint creates the service role",
+    "iam:PassRole": "every create call with a roleArn/executionRoleArn",
+    "s3:GetObjectVersion": "GetObject of a pipeline definition with a versionId",
+}
+
+
+@cache
+def clients() -> dict[str, object]:
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return {service: session.client(service) for service in SERVICES}
+
+
+def operator_operations() -> set[str]:
+    """IAM actions ("sagemaker:CreateModel") for the boto3 operations named in the operator's modules."""
+    methods = {service: client.meta.method_to_api_mapping for service, client in clients().items()}
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).as_posix().startswith(NOT_THE_OPERATOR):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.append(node.value)
+            # Direct calls on a client, e.g. sts.assume_role(...).
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+                receiver = node.func.value.id
+                if receiver in SERVICES or receiver.endswith("client"):
+                    names.append(node.func.attr)
+            for name in names:
+                for service, mapping in methods.items():
+                    if name in mapping:
+                        found.add(f"{SERVICES[service]}:{mapping[name]}")
+    return found
+
+
+def policy() -> dict:
+    return json.loads(POLICY_PATH.read_text())
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def allowed_actions(document: dict | None = None) -> list[str]:
+    return [action for statement in (document or policy())["Statement"] if statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"])]
+
+
+def is_allowed(action: str, document: dict | None = None) -> bool:
+    return any(fnmatch.fnmatchcase(action, pattern) for pattern in allowed_actions(document))
+
+
+def test_policy_allows_every_operation_the_operator_calls():
+    operations = operator_operations()
+    assert "sagemaker:CreateTrainingJob" in operations and "sts:AssumeRole" in operations  # the scan works
+    missing = sorted(action for action in operations if not is_allowed(action))
+    assert not missing, f"docs/iam-policy.json lacks {missing}"
+
+
+def test_policy_allows_nothing_the_operator_does_not_use():
+    used = operator_operations() | set(IMPLIED)
+    extra = sorted(action for action in allowed_actions() if action not in used)
+    assert not extra, f"docs/iam-policy.json allows {extra}, which the operator never calls"
+
+
+def test_policy_has_no_wildcard_actions_and_no_full_access():
+    for action in allowed_actions():
+        assert "*" not in action, action
+    assert "FullAccess" not in POLICY_PATH.read_text()
+    assert not any(statement["Effect"] == "Deny" or "NotAction" in statement for statement in policy()["Statement"])
+
+
+def test_every_action_names_a_real_operation():
+    operations = {prefix: set(clients()[service].meta.service_model.operation_names)
+                  for service, prefix in SERVICES.items()}
+    for action in allowed_actions():
+        prefix, name = action.split(":")
+        if prefix in operations and action not in IMPLIED:  # some IAM actions are no API operation
+            assert name in operations[prefix], f"{action} is not a {prefix} operation"
+
+
+def test_pass_role_is_only_to_sagemaker_and_never_on_every_role():
+    statements = [s for s in policy()["Statement"] if "iam:PassRole" in as_list(s["Action"])]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    for resource in as_list(statement["Resource"]):
+        assert resource.startswith("arn:aws:iam::") and not resource.endswith(":role/*"), resource
+
+
+def test_only_calls_without_resource_level_permissions_get_every_resource():
+    # List calls and Application Auto Scaling have no resource-level permissions for these actions.
+    for statement in policy()["Statement"]:
+        if "*" in as_list(statement["Resource"]):
+            for action in as_list(statement["Action"]):
+                assert action.split(":")[1].startswith(("List", "Describe")) or action.startswith(
+                    "application-autoscaling:"), action
+
+
+@pytest.mark.parametrize("action", ["sagemaker:DeleteTrainingJob", "sagemaker:CreatePresignedDomainUrl",
+                                    "iam:CreateRole", "s3:PutObject", "sagemaker:DeleteTags"])
+def test_what_the_operator_never_needs_is_refused(action):
+    assert not is_allowed(action)
