@@ -1,0 +1,127 @@
+"""Model planner: one SageMaker model per spec revision; old revisions go once no endpoint config uses them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from ..conditions import Health
+from ..names import revision_name
+from .common import Event, Plan, console_url
+
+# A failed or stopped TrainingJob never produces artifacts: only a spec change can help.
+FINAL_JOB_FAILURES = ("Failed", "Stopped")
+
+
+def spec_hash(create_request: dict[str, Any]) -> str:
+    """A digest of CreateModel's request without the name: equal digests make the same model."""
+    content = {key: value for key, value in create_request.items() if key != "ModelName"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Health:
+    """The model artifacts of each referenced TrainingJob (name -> object, None when absent), or the
+    health to report while one is missing, running or failed."""
+    urls: dict[str, str] = {}
+    for name, job in sorted(jobs.items()):
+        if job is None:
+            return Health.reconciling("WaitingForTrainingJob", f"waiting for TrainingJob {name} to be created")
+        status = job.get("status") or {}
+        state = status.get("trainingJobStatus")
+        if state in FINAL_JOB_FAILURES:
+            reason = status.get("failureReason") or state
+            return Health.stalled(
+                "TrainingJobFailed",
+                f"TrainingJob {name} ended {state} ({reason}); point modelDataFrom at a job that completes",
+            )
+        artifacts = (status.get("modelArtifacts") or {}).get("s3ModelArtifacts")
+        if state != "Completed" or not artifacts:
+            secondary = status.get("secondaryStatus") or "not started"
+            return Health.reconciling(
+                "WaitingForTrainingJob", f"waiting for TrainingJob {name} to complete (now {state or 'Pending'}: {secondary})"
+            )
+        urls[name] = artifacts
+    return urls
+
+
+def revision_number(base: str, model_name: str) -> int:
+    """The inverse of names.revision_name for names this operator made."""
+    if model_name == revision_name(base, 1):
+        return 1
+    found = re.search(r"-r(\d+)$", model_name)
+    return int(found.group(1)) if found else 1
+
+
+def next_revision_name(base: str, revisions: list[dict]) -> str:
+    """The first revision takes the base name; later ones a higher `-r<n>` suffix than any recorded."""
+    if not revisions:
+        return revision_name(base, 1)
+    return revision_name(base, max(revision_number(base, r["modelName"]) for r in revisions) + 1)
+
+
+def current_revision(revisions: list[dict], digest: str) -> dict | None:
+    """The recorded revision made from this spec, if any (a reverted spec finds its old revision)."""
+    return next((revision for revision in reversed(revisions) if revision.get("specHash") == digest), None)
+
+
+def model_status(revisions: list[dict], current: dict, region: str) -> dict[str, Any]:
+    return {
+        "modelName": current["modelName"],
+        "modelArn": current.get("modelArn"),
+        "revisions": revisions,
+        "consoleUrl": console_url(region, f"models/{current['modelName']}"),
+        "createPending": None,
+    }
+
+
+def plan_revisions(revisions: list[dict], current: dict, in_use: set[str], region: str) -> Plan:
+    """The current revision exists: delete one old revision no endpoint config uses, or report Ready.
+
+    `revisions` lists every recorded revision; the current one is moved last, so status always
+    shows the revision endpoints should run as `modelName` and as the newest entry."""
+    ordered = [r for r in revisions if r is not current] + [current]
+    unused = [r for r in ordered[:-1] if r["modelName"] not in in_use]
+    if unused:
+        doomed = unused[0]
+        remaining = [r for r in ordered if r is not doomed]
+        return Plan(
+            health=Health.reconciling("DeletingRevision", f"deleting unused model revision {doomed['modelName']}"),
+            status=model_status(remaining, current, region),
+            action="delete_model",
+            request={"ModelName": doomed["modelName"]},
+            events=[Event("Normal", "RevisionDeleted", f"deleted model revision {doomed['modelName']}: no endpoint config uses it")],
+            requeue_after=0,
+        )
+    kept = [r["modelName"] for r in ordered[:-1]]
+    message = f"SageMaker model {current['modelName']} created"
+    if kept:
+        message += f"; older revisions kept while endpoint configs use them: {', '.join(kept)}"
+    return Plan(health=Health.ready("Created", message), status=model_status(ordered, current, region))
+
+
+def covers(observed: Any, desired: Any) -> bool:
+    """Whether `observed` (a Describe* answer) has every member `desired` (a request) sets, with the
+    same values; members SageMaker adds with defaults are ignored."""
+    if isinstance(desired, dict):
+        return isinstance(observed, dict) and all(covers(observed.get(key), value) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(observed, list) and len(observed) == len(desired)
+            and all(covers(have, want) for have, want in zip(observed, desired))
+        )
+    if isinstance(desired, (int, float)) and isinstance(observed, (int, float)) and not isinstance(desired, bool):
+        return float(observed) == float(desired)
+    return observed == desired
+
+
+def adopted_revision(description: dict, create_request: dict, digest: str) -> dict[str, Any]:
+    """The revision record of an adopted model: the current revision when it is what the spec asks
+    for, else a stand-in that a new revision replaces (and deletes once unused)."""
+    wanted = {key: value for key, value in create_request.items() if key not in ("ModelName", "Tags")}
+    return {
+        "modelName": description["ModelName"],
+        "modelArn": description["ModelArn"],
+        "specHash": digest if covers(description, wanted) else "adopted",
+    }
