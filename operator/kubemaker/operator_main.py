@@ -15,8 +15,6 @@ from .config import OperatorConfig
 from .handlers import register_kind
 from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
 from .handlers.model import ModelController
-from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
-from .handlers.model import ModelController
 from .handlers.pipeline import PipelineController, register_configmap_watch
 from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionController
 from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
@@ -34,9 +32,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     training_tracker = runtime.trackers.setdefault("TrainingJob", Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST))
     register_kind(registry, TrainingJobController(training_tracker))
-    register_kind(registry, ModelController())
-    endpoint_tracker = runtime.trackers.setdefault("Endpoint", Tracker(runtime, "Endpoint", ENDPOINT_LIST))
-    register_kind(registry, EndpointController(endpoint_tracker))
     register_kind(registry, ModelController())
     endpoint_tracker = runtime.trackers.setdefault("Endpoint", Tracker(runtime, "Endpoint", ENDPOINT_LIST))
     register_kind(registry, EndpointController(endpoint_tracker))
