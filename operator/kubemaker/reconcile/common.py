@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..conditions import Health
+from ..conditions import READY, Health, condition
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,34 @@ class Plan:
 
 def console_url(region: str, fragment: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{fragment}"
+
+
+# The states of SageMaker's run-once jobs (tuning, transform) after which nothing changes.
+JOB_TERMINAL_STATES = ("Completed", "Failed", "Stopped")
+
+
+def job_health(noun: str, state: str | None, failure_reason: str | None, progress: str = "") -> Health:
+    """Completed is Ready; Failed and Stopped need a new object (Stalled); anything else runs."""
+    if state == "Completed":
+        return Health.ready("Completed", f"{noun} completed" + (f": {progress}" if progress else ""))
+    if state == "Failed":
+        return Health.stalled("Failed", f"{noun} failed: {failure_reason or 'no reason given'}")
+    if state == "Stopped":
+        return Health.stalled("Stopped", f"{noun} was stopped")
+    return Health.reconciling(state or "Unknown", f"{noun} {state}" + (f": {progress}" if progress else ""))
+
+
+def state_change_events(prefix: str, noun: str, before: str | None, after: str | None, failure_reason: str | None) -> list[Event]:
+    """One Event when SageMaker's state of the object changed since status last reported it."""
+    if not after or after == before:
+        return []
+    message = f"{noun} is {after}" + (f": {failure_reason}" if after == "Failed" and failure_reason else "")
+    kind = "Warning" if after in ("Failed", "Stopped") else "Normal"
+    return [Event(kind, f"{prefix}{after}", message)]
+
+
+def is_ready(obj: dict) -> bool:
+    """A referenced object is Ready for its current generation (not Ready left over from an older spec)."""
+    status = obj.get("status") or {}
+    ready = condition(status.get("conditions"), READY) or {}
+    return ready.get("status") == "True" and status.get("observedGeneration") == obj.get("metadata", {}).get("generation")

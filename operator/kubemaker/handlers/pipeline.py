@@ -1,0 +1,169 @@
+"""Pipeline: the I/O around the pure planner in reconcile.pipeline.
+
+The definition comes from the spec, a ConfigMap key or an S3 object. ConfigMaps are watched, so
+editing the referenced key updates the pipeline without touching the Pipeline object."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import kubernetes
+
+from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request
+from ..api.registry import parse_spec
+from ..aws.clients import call
+from ..aws.ownership import describe_owner, owned_by
+from ..conditions import now_iso
+from ..controller import ObjectContext, Stall
+from ..names import derived_name
+from ..reconcile import pipeline as planner
+from ..reconcile.common import Event, Plan
+from ..runtime import ObjectKey
+from .common import describe_or_none, is_owned, require_allowed_roles, tags_of
+
+
+def sagemaker_name(ctx: ObjectContext) -> str:
+    return ctx.spec.get("pipelineName") or ctx.status.get("pipelineName") or derived_name(ctx.namespace, ctx.name, ctx.uid)
+
+
+def client_request_token(ctx: ObjectContext, operation: str = "") -> str:
+    """Idempotency token from the object's uid: a create retried after a crash creates nothing new."""
+    return f"{operation}{ctx.uid}"
+
+
+class PipelineController:
+    kind = "Pipeline"
+    plural = "pipelines"
+
+    def __init__(self) -> None:
+        # (namespace, ConfigMap name) -> the Pipelines whose definition it holds.
+        self.configmap_readers: dict[tuple[str, str], set[ObjectKey]] = {}
+
+    async def reconcile(self, ctx: ObjectContext) -> Plan:
+        spec_model: PipelineSpec = parse_spec(self.kind, ctx.spec)
+        name = sagemaker_name(ctx)
+        configmap_text = await self.configmap_definition(ctx, spec_model)
+        try:
+            desired = await self.desired_definition(ctx, spec_model, configmap_text)
+        except planner.InvalidDefinition as error:
+            raise Stall("InvalidDefinition", str(error)) from None
+        client = ctx.client()
+        description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
+        if description is None:
+            if ctx.status.get("pipelineArn"):
+                raise Stall("NotFound", f"SageMaker pipeline {name} was deleted outside the operator; "
+                            "re-create this Pipeline object to create it again")
+            description = await self.create(ctx, client, spec_model, name, configmap_text)
+        elif not ctx.status.get("pipelineArn"):
+            await self.adopt_if_needed(ctx, client, description)
+
+        latest = (await call(
+            client, "list_pipeline_executions", PipelineName=name, SortBy="CreationTime", SortOrder="Descending",
+            MaxResults=1,
+        )).get("PipelineExecutionSummaries") or [None]
+        plan = planner.plan_observed(
+            description, build_update_pipeline_request(spec_model, name, configmap_text), desired, latest[0], ctx.region
+        )
+        if plan.action == "update":
+            await call(client, "update_pipeline", **plan.request)
+        elif plan.requeue_after is None:
+            # Executions started outside this operator, and changes made in the console, show
+            # up within the resync interval; our own PipelineExecutions wake the object at once.
+            plan.requeue_after = ctx.runtime.config.resync_interval_seconds
+        return plan
+
+    async def configmap_definition(self, ctx: ObjectContext, spec: PipelineSpec) -> str | None:
+        """The definition text from spec.pipelineDefinitionFrom.configMapKeyRef (None without one)."""
+        for readers in self.configmap_readers.values():
+            readers.discard(ctx.key)
+        if spec.pipelineDefinitionFrom is None:
+            return None
+        ref = spec.pipelineDefinitionFrom.configMapKeyRef
+        self.configmap_readers.setdefault((ctx.namespace, ref.name), set()).add(ctx.key)
+        try:
+            configmap = await asyncio.to_thread(ctx.runtime.core.read_namespaced_config_map, ref.name, ctx.namespace)
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                raise Stall("ConfigMapNotFound", f"ConfigMap {ref.name} does not exist") from None
+            raise
+        text = (configmap.data or {}).get(ref.key)
+        if text is None:
+            raise Stall("ConfigMapKeyNotFound", f"ConfigMap {ref.name} has no key {ref.key}")
+        return text
+
+    async def desired_definition(self, ctx: ObjectContext, spec: PipelineSpec, configmap_text: str | None) -> dict:
+        if configmap_text is not None:
+            ref = spec.pipelineDefinitionFrom.configMapKeyRef
+            return planner.definition_document(configmap_text, f"ConfigMap {ref.name} key {ref.key}")
+        if spec.pipelineDefinition is not None:
+            return planner.definition_document(spec.pipelineDefinition, "spec.pipelineDefinition")
+        location = spec.pipelineDefinitionS3Location
+        version = {"VersionId": location.versionId} if location.versionId else {}
+        response = await call(ctx.client("s3"), "get_object", Bucket=location.bucket, Key=location.objectKey, **version)
+        body = await asyncio.to_thread(response["Body"].read)
+        return planner.definition_document(body.decode(), f"s3://{location.bucket}/{location.objectKey}")
+
+    async def create(self, ctx: ObjectContext, client, spec: PipelineSpec, name: str, configmap_text: str | None) -> dict:
+        require_allowed_roles(ctx, spec.roleArn)
+        request = build_create_pipeline_request(
+            spec, name, client_request_token(ctx), ctx.owner.tag_map(), configmap_text
+        )
+        await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}, "pipelineName": name})
+        # The token makes a repeated create (after a crash) return the pipeline made the first time.
+        await call(client, "create_pipeline", **request)
+        ctx.event(Event("Normal", "Created", f"created SageMaker pipeline {name}"))
+        description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
+        if description is None:
+            raise RuntimeError(f"pipeline {name} not visible yet after create")
+        return description
+
+    async def adopt_if_needed(self, ctx: ObjectContext, client, description: dict) -> None:
+        """A pipeline of this name exists and status does not record it: ours after a crash
+        mid-create, one to adopt, or someone else's."""
+        arn = description["PipelineArn"]
+        tags = await tags_of(client, arn)
+        if owned_by(tags, ctx.owner):
+            return
+        name = description["PipelineName"]
+        if not ctx.spec.get("adoptExisting"):
+            raise Stall("NameInUse", f"a pipeline named {name} already exists and belongs to {describe_owner(tags)}; "
+                        "choose another spec.pipelineName, or set adoptExisting to take it over",
+                        status={"createPending": None})
+        if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
+            raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt SageMaker objects "
+                        "(operator configuration: allowAdoption)")
+        if any(key.startswith("kubemaker.io/") for key in (tag["Key"] for tag in tags)):
+            raise Stall("AdoptionRefused", f"pipeline {name} belongs to {describe_owner(tags)}; "
+                        "the operator adopts only pipelines that no Kubemaker object owns")
+        await call(client, "add_tags", ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
+        ctx.event(Event("Normal", "Adopted", f"adopted SageMaker pipeline {name}"))
+
+    async def finalize(self, ctx: ObjectContext) -> str | None:
+        for readers in self.configmap_readers.values():
+            readers.discard(ctx.key)
+        name = ctx.status.get("pipelineName")
+        if ctx.spec.get("deletionPolicy") == "Retain" or not name:
+            return None
+        if not ctx.status.get("pipelineArn") and not ctx.status.get("createPending"):
+            return None
+        client = ctx.client()
+        description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
+        if description is None or not await is_owned(ctx, client, description["PipelineArn"]):
+            return None
+        await call(client, "delete_pipeline", PipelineName=name, ClientRequestToken=client_request_token(ctx, "delete-"))
+        ctx.event(Event("Normal", "Deleted", f"deleted SageMaker pipeline {name}"))
+        return None
+
+    def wake_readers(self, runtime: Any, namespace: str, configmap: str) -> None:
+        for key in self.configmap_readers.get((namespace, configmap), ()):
+            runtime.wakeups.wake(key)
+
+
+def register_configmap_watch(registry: kopf.OperatorRegistry, controller: PipelineController) -> None:
+    """Wakes the Pipelines whose definition a ConfigMap holds when it changes."""
+
+    @kopf.on.event("v1", "configmaps", registry=registry, id="pipeline-definitions")
+    async def configmap_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
+        controller.wake_readers(memo.runtime, body.metadata.namespace, body.metadata.name)
