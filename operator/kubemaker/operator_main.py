@@ -15,7 +15,7 @@ from .config import OperatorConfig
 from .handlers import register_kind
 from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
 from .handlers.model import ModelController
-from .handlers.pipeline import PipelineController, register_configmap_watch
+from .handlers.pipeline import ConfigMapTracker, PipelineController
 from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionController
 from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
 from .handlers.transform import LIST_SHAPE as TRANSFORM_JOB_LIST, TransformJobController
@@ -41,9 +41,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     register_kind(registry, TuningJobController(tuning_tracker))
     transform_tracker = runtime.trackers.setdefault("TransformJob", Tracker(runtime, "TransformJob", TRANSFORM_JOB_LIST))
     register_kind(registry, TransformJobController(transform_tracker))
-    pipelines = PipelineController()
-    register_kind(registry, pipelines)
-    register_configmap_watch(registry, pipelines)
+    register_kind(registry, PipelineController(runtime.trackers.setdefault("ConfigMap", ConfigMapTracker(runtime))))
     execution_tracker = runtime.trackers.setdefault("PipelineExecution", ExecutionTracker(runtime))
     register_kind(registry, PipelineExecutionController(execution_tracker))
 

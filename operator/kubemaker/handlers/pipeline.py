@@ -1,14 +1,13 @@
 """Pipeline: the I/O around the pure planner in reconcile.pipeline.
 
-The definition comes from the spec, a ConfigMap key or an S3 object. ConfigMaps are watched, so
-editing the referenced key updates the pipeline without touching the Pipeline object."""
+The definition comes from the spec, a ConfigMap key or an S3 object. Referenced ConfigMaps are
+followed, so editing the key updates the pipeline without touching the Pipeline object."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
 
-import kopf
 import kubernetes
 
 from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request
@@ -20,8 +19,12 @@ from ..controller import ObjectContext, Stall
 from ..names import derived_name
 from ..reconcile import pipeline as planner
 from ..reconcile.common import Event, Plan
-from ..runtime import ObjectKey
+from ..runtime import ObjectKey, Runtime
 from .common import describe_or_none, is_owned, require_allowed_roles, tags_of
+
+log = logging.getLogger(__name__)
+# Referenced ConfigMaps are read again every this many poll intervals.
+CONFIGMAP_REFRESH_POLLS = 6
 
 
 def sagemaker_name(ctx: ObjectContext) -> str:
@@ -37,9 +40,8 @@ class PipelineController:
     kind = "Pipeline"
     plural = "pipelines"
 
-    def __init__(self) -> None:
-        # (namespace, ConfigMap name) -> the Pipelines whose definition it holds.
-        self.configmap_readers: dict[tuple[str, str], set[ObjectKey]] = {}
+    def __init__(self, configmaps: "ConfigMapTracker"):
+        self.configmaps = configmaps
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec_model: PipelineSpec = parse_spec(self.kind, ctx.spec)
@@ -76,18 +78,18 @@ class PipelineController:
 
     async def configmap_definition(self, ctx: ObjectContext, spec: PipelineSpec) -> str | None:
         """The definition text from spec.pipelineDefinitionFrom.configMapKeyRef (None without one)."""
-        for readers in self.configmap_readers.values():
-            readers.discard(ctx.key)
+        self.configmaps.forget(ctx.key)
         if spec.pipelineDefinitionFrom is None:
             return None
         ref = spec.pipelineDefinitionFrom.configMapKeyRef
-        self.configmap_readers.setdefault((ctx.namespace, ref.name), set()).add(ctx.key)
+        self.configmaps.follow(ctx.key, ctx.namespace, ref.name)
         try:
             configmap = await asyncio.to_thread(ctx.runtime.core.read_namespaced_config_map, ref.name, ctx.namespace)
         except kubernetes.client.ApiException as error:
             if error.status == 404:
                 raise Stall("ConfigMapNotFound", f"ConfigMap {ref.name} does not exist") from None
             raise
+        self.configmaps.seen(ctx.namespace, ref.name, configmap.metadata.resource_version)
         text = (configmap.data or {}).get(ref.key)
         if text is None:
             raise Stall("ConfigMapKeyNotFound", f"ConfigMap {ref.name} has no key {ref.key}")
@@ -141,8 +143,7 @@ class PipelineController:
         ctx.event(Event("Normal", "Adopted", f"adopted SageMaker pipeline {name}"))
 
     async def finalize(self, ctx: ObjectContext) -> str | None:
-        for readers in self.configmap_readers.values():
-            readers.discard(ctx.key)
+        self.configmaps.forget(ctx.key)
         name = ctx.status.get("pipelineName")
         if ctx.spec.get("deletionPolicy") == "Retain" or not name:
             return None
@@ -156,14 +157,44 @@ class PipelineController:
         ctx.event(Event("Normal", "Deleted", f"deleted SageMaker pipeline {name}"))
         return None
 
-    def wake_readers(self, runtime: Any, namespace: str, configmap: str) -> None:
-        for key in self.configmap_readers.get((namespace, configmap), ()):
-            runtime.wakeups.wake(key)
 
+class ConfigMapTracker:
+    """Notices edits of the ConfigMaps that hold pipeline definitions.
 
-def register_configmap_watch(registry: kopf.OperatorRegistry, controller: PipelineController) -> None:
-    """Wakes the Pipelines whose definition a ConfigMap holds when it changes."""
+    The operator may only get ConfigMaps by name: list and watch would hand it every ConfigMap in the
+    cluster. So each referenced ConfigMap is read every CONFIGMAP_REFRESH_POLLS poll intervals (one
+    GET, however many Pipelines share it), and its Pipelines are woken when its resourceVersion moved."""
 
-    @kopf.on.event("v1", "configmaps", registry=registry, id="pipeline-definitions")
-    async def configmap_changed(body: kopf.Body, memo: Any, **_: Any) -> None:
-        controller.wake_readers(memo.runtime, body.metadata.namespace, body.metadata.name)
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.readers: dict[tuple[str, str], set[ObjectKey]] = {}
+        self.versions: dict[tuple[str, str], str] = {}
+
+    def follow(self, key: ObjectKey, namespace: str, configmap: str) -> None:
+        self.readers.setdefault((namespace, configmap), set()).add(key)
+
+    def seen(self, namespace: str, configmap: str, resource_version: str) -> None:
+        self.versions[(namespace, configmap)] = resource_version
+
+    def forget(self, key: ObjectKey) -> None:
+        for configmap, readers in list(self.readers.items()):
+            readers.discard(key)
+            if not readers:
+                del self.readers[configmap]
+                self.versions.pop(configmap, None)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.runtime.config.poll_interval_seconds * CONFIGMAP_REFRESH_POLLS)
+            for (namespace, name), readers in list(self.readers.items()):
+                try:
+                    configmap = await asyncio.to_thread(self.runtime.core.read_namespaced_config_map, name, namespace)
+                    version = configmap.metadata.resource_version
+                except kubernetes.client.ApiException as error:
+                    if error.status != 404:
+                        log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error.reason)
+                        continue
+                    version = None  # deleted: the Pipelines report it
+                if version != self.versions.get((namespace, name)):
+                    for key in list(readers):
+                        self.runtime.wakeups.wake(key)
