@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Builds kube-apiserver and etcd from their Go modules once; later runs find them in the cache.
+# Builds kube-apiserver, etcd and Helm (chart tests) from their Go modules once; later runs find them in the cache.
 controlplane: setup
 	$(BIN)/kubemaker dev build
+	$(BIN)/python -c 'from kubemaker.devenv.binaries import HELM, ensure_built; ensure_built(HELM)'
 
 test: controlplane
 	$(BIN)/python -m pytest -ra
