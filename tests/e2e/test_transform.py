@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 
 from tests.e2e.helpers import apply, condition, events_for, get, wait_for
+from tests.e2e.hosting import manifest
+from tests.e2e.test_trainingjob import training_job
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:latest"
@@ -71,6 +73,28 @@ def test_batch_transform_by_model_name_completes_with_output_location(operator, 
     assert "Completed" in wide and "s3://kubemaker-demo/batch/score/" in wide
     reasons = [event["reason"] for event in events_for(kubectl, namespace, "score")]
     assert reasons.count("Created") == 1 and "TransformCompleted" in reasons
+
+
+def test_batch_transform_from_a_model_built_from_a_training_job(operator, emulator, kubectl, namespace):
+    # All three at once: the Model waits for the TrainingJob, the TransformJob for the Model.
+    apply(kubectl, training_job("train"), namespace)
+    apply(kubectl, manifest("Model", "scorer", {
+        "executionRoleArn": ROLE,
+        "primaryContainer": {"image": IMAGE, "modelDataFrom": {"trainingJobRef": {"name": "train"}}},
+    }), namespace)
+    apply(kubectl, transform_job("nightly", modelRef={"name": "scorer"}), namespace)
+    waiting = wait_for(lambda: with_condition(kubectl, namespace, "nightly", "Reconciling"), timeout=30, what="waiting")
+    assert condition(waiting, "Reconciling")["reason"] == "WaitingForModel"
+    assert "Model scorer" in condition(waiting, "Reconciling")["message"]
+
+    obj = wait_for(lambda: with_condition(kubectl, namespace, "nightly", "Ready"), timeout=90, what="Ready")
+    model = get(kubectl, "model", namespace, "scorer")
+    trained = get(kubectl, "trainingjob", namespace, "train")
+    assert obj["status"]["transformJobStatus"] == "Completed"
+    assert obj["status"]["modelName"] == model["status"]["modelName"]
+    described = emulator.client("sagemaker").describe_model(ModelName=model["status"]["modelName"])
+    assert described["PrimaryContainer"]["ModelDataUrl"] == trained["status"]["modelArtifacts"]["s3ModelArtifacts"]
+    assert obj["status"]["transformOutput"]["s3OutputPath"] == "s3://kubemaker-demo/batch/nightly/"
 
 
 def test_failed_transform_is_stalled_with_the_reason(operator, emulator, kubectl, namespace):
