@@ -16,6 +16,9 @@ def crds(kubectl) -> list[str]:
 
 
 TEST_ROLE_PATTERN = "arn:aws:iam::123456789012:role/SageMaker*"
+# A namespace whose SageMaker objects live in another account, through an assumed role.
+TEAM_ACCOUNT_NAMESPACE = "team-other-account"
+TEAM_ACCOUNT_ROLE = "arn:aws:iam::111111111111:role/kubemaker-team"
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +31,13 @@ def operator(kubeconfig, emulator, crds, tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("operator")
     config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump({"defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]}}))
+    config_path.write_text(yaml.safe_dump({
+        "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]},
+        "namespacePolicies": {
+            TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],
+                                     "assumeRoleArn": TEAM_ACCOUNT_ROLE},
+        },
+    }))
     process = OperatorProcess(
         {**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log", config_path,
         poll_interval=0.5,

@@ -19,8 +19,10 @@ def get(kubectl, resource: str, namespace: str, name: str) -> dict:
     return json.loads(kubectl("get", resource, name, "-n", namespace, "-o", "json").stdout)
 
 
-def wait_for(probe: Callable[[], Any], timeout: float = 60, interval: float = 0.5, what: str = "condition") -> Any:
-    """Polls `probe` until it returns something truthy; fails with the last value seen."""
+def wait_for(probe: Callable[[], Any], timeout: float = 60, interval: float = 0.5,
+             what: str | Callable[[], Any] = "condition") -> Any:
+    """Polls `probe` until it returns something truthy; fails with the last value seen (or, when
+    `what` is a callable, with what it shows, e.g. the whole object)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -28,6 +30,8 @@ def wait_for(probe: Callable[[], Any], timeout: float = 60, interval: float = 0.
         if last:
             return last
         time.sleep(interval)
+    if callable(what):
+        raise AssertionError(f"timed out after {timeout}s; state: {what()!r}")
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 

@@ -236,3 +236,16 @@ def test_logs_of_a_missing_object_is_a_clear_error(operator, emulator, kubeconfi
     result = run_logs(kubeconfig, emulator, "kubemaker", "logs", "trainingjob/nope", "-n", namespace)
     assert result.returncode == 1
     assert "trainingjob/nope" in result.stderr and "Not Found" in result.stderr
+
+
+def test_namespace_with_an_assumed_role_uses_it(operator, emulator, kubectl):
+    from tests.e2e.conftest import TEAM_ACCOUNT_NAMESPACE
+
+    before = emulator.control.call_counts()["calls"].get("sts", {}).get("AssumeRole", 0)
+    kubectl("create", "namespace", TEAM_ACCOUNT_NAMESPACE, check=False)
+    apply(kubectl, training_job("cross-account", roleArn="arn:aws:iam::111111111111:role/SageMakerTeam"),
+          TEAM_ACCOUNT_NAMESPACE)
+    wait_for(lambda: ready(kubectl, TEAM_ACCOUNT_NAMESPACE, "cross-account"), timeout=60,
+             what=lambda: get(kubectl, "trainingjob", TEAM_ACCOUNT_NAMESPACE, "cross-account"))
+    # The emulator keeps one account's state, so the assumed role shows in its STS calls only.
+    assert emulator.control.call_counts()["calls"]["sts"]["AssumeRole"] > before

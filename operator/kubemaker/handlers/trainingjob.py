@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..api.registry import parse_spec
 from ..api.training_job import build_create_training_job_request, build_update_training_job_request
 from ..aws.clients import call
+from ..aws.errors import is_not_found
 from ..controller import ObjectContext
 from ..reconcile import trainingjob as planner
 from ..reconcile.common import Plan
