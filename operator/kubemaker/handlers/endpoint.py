@@ -96,6 +96,9 @@ class EndpointController:
         if plan.action:
             await self.execute(ctx, client, plan)
         self.follow(ctx, endpoint)
+        if endpoint is not None and endpoint["EndpointStatus"] == "Deleting":
+            # A deleted endpoint leaves ListEndpoints, so the tracker will not say when it is gone.
+            plan.requeue_after = ctx.runtime.config.poll_interval_seconds
         if plan.action == "delete_endpoint_config":
             self.wake_models(ctx, spec)  # old model revisions may now be unused
         return plan
