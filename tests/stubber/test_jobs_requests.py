@@ -317,7 +317,7 @@ def test_pipeline_adoption_tags_the_pipeline_when_the_namespace_may_adopt(stubbe
     no_executions(sagemaker)
     plan = asyncio.run(pipeline_controller(stubbed).reconcile(ctx))
     assert plan.health.state == "Ready"
-    assert ("Normal", "Adopted", "adopted SageMaker pipeline churn") in stubbed.events
+    assert [reason for _, reason, _ in stubbed.events] == ["Adopted"]
 
 
 def test_pipeline_of_another_owner_is_not_adopted_without_adopt_existing(stubbed):

@@ -43,6 +43,24 @@ async def require_owned(ctx: ObjectContext, client, arn: str, what: str, name_fi
         )
 
 
+async def adopt_or_refuse(ctx: ObjectContext, client, arn: str, kind: str, name: str, adopt: bool) -> bool:
+    """A SageMaker object by our name that we did not record: go on if it carries our tags, tag it
+    as ours if the object asks to adopt it and the namespace allows it, else Stall. True if adopted."""
+    tags = await tags_of(client, arn)
+    if owned_by(tags, ctx.owner):
+        return False
+    owner = describe_owner(tags)
+    if not adopt:
+        raise Stall("NameInUse", f"a SageMaker {kind} named {name} already exists and belongs to {owner}; "
+                    "choose another name, or set adoptExisting: true to take it over")
+    if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
+        raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt the existing {kind} {name} "
+                    "(operator configuration: allowAdoption)")
+    await call(client, "add_tags", ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
+    ctx.event(Event("Normal", "Adopted", f"adopted the existing SageMaker {kind} {name} (was {owner})"))
+    return True
+
+
 def require_allowed_roles(ctx: ObjectContext, *roles: str | None) -> None:
     policy = ctx.runtime.config.policy_for(ctx.namespace)
     for role in roles:

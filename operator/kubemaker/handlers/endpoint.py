@@ -21,7 +21,8 @@ from ..names import derived_name
 from ..reconcile import endpoint as planner
 from ..reconcile.common import Event, Plan
 from ..tracker import ListShape, Tracker
-from .model import ALREADY_EXISTS, adopt_or_refuse, endpoint_references, tags_of
+from .common import adopt_or_refuse, describe_or_none, tags_of
+from .model import ALREADY_EXISTS, endpoint_references
 
 LIST_SHAPE = ListShape("list_endpoints", "Endpoints", "EndpointName")
 # SageMaker refuses to delete an endpoint in these states; deletion waits for them to end.
@@ -37,15 +38,6 @@ def sagemaker_name(ctx: ObjectContext) -> str:
 def gone(error: BaseException) -> bool:
     """Not found, also in the words of Application Auto Scaling's emulation ("No scalable target found")."""
     return is_not_found(error) or " found for service namespace" in error_message(error)
-
-
-async def describe_or_none(client, operation: str, **params) -> dict | None:
-    try:
-        return await call(client, operation, **params)
-    except Exception as error:
-        if is_not_found(error):
-            return None
-        raise
 
 
 async def observe_autoscaling(ctx: ObjectContext, name: str, variants: set[str]) -> tuple[dict, dict]:

@@ -9,12 +9,13 @@ from ..api.model import ModelSpec, build_create_model_request, referenced_traini
 from ..api.registry import parse_spec
 from ..aws.clients import call
 from ..aws.errors import error_message, is_not_found
-from ..aws.ownership import describe_owner, owned_by
+from ..aws.ownership import owned_by
 from ..conditions import Health, now_iso
 from ..controller import ObjectContext, Stall
 from ..names import MAX_NAME_LENGTH, derived_name
 from ..reconcile import model as planner
 from ..reconcile.common import Event, Plan
+from .common import adopt_or_refuse, describe_or_none, tags_of
 
 ALREADY_EXISTS = "already existing"
 
@@ -30,34 +31,7 @@ def base_name(ctx: ObjectContext) -> str:
 
 
 async def describe_model(client, name: str) -> dict | None:
-    try:
-        return await call(client, "describe_model", ModelName=name)
-    except Exception as error:
-        if is_not_found(error):
-            return None
-        raise
-
-
-async def tags_of(client, arn: str) -> list[dict]:
-    return (await call(client, "list_tags", ResourceArn=arn)).get("Tags") or []
-
-
-async def adopt_or_refuse(ctx: ObjectContext, client, arn: str, kind: str, name: str, adopt: bool) -> bool:
-    """A SageMaker object by our name that we did not record: go on if it carries our tags, tag it
-    as ours if the object asks to adopt it and the namespace allows it, else Stall. True if adopted."""
-    tags = await tags_of(client, arn)
-    if owned_by(tags, ctx.owner):
-        return False
-    owner = describe_owner(tags)
-    if not adopt:
-        raise Stall("NameInUse", f"a SageMaker {kind} named {name} already exists and belongs to {owner}; "
-                    "choose another name, or set adoptExisting: true to take it over")
-    if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
-        raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt the existing {kind} {name} "
-                    "(operator configuration: allowAdoption)")
-    await call(client, "add_tags", ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
-    ctx.event(Event("Normal", "Adopted", f"adopted the existing SageMaker {kind} {name} (was {owner})"))
-    return True
+    return await describe_or_none(client, "describe_model", ModelName=name)
 
 
 async def list_endpoints(ctx: ObjectContext) -> list[dict]:

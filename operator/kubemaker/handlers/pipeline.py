@@ -13,14 +13,13 @@ import kubernetes
 from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request
 from ..api.registry import parse_spec
 from ..aws.clients import call
-from ..aws.ownership import describe_owner, owned_by
 from ..conditions import now_iso
 from ..controller import ObjectContext, Stall
 from ..names import derived_name
 from ..reconcile import pipeline as planner
 from ..reconcile.common import Event, Plan
 from ..runtime import ObjectKey, Runtime
-from .common import describe_or_none, is_owned, require_allowed_roles, tags_of
+from .common import adopt_or_refuse, describe_or_none, is_owned, require_allowed_roles
 
 log = logging.getLogger(__name__)
 # Referenced ConfigMaps are read again every this many poll intervals.
@@ -59,7 +58,8 @@ class PipelineController:
                             "re-create this Pipeline object to create it again")
             description = await self.create(ctx, client, spec_model, name, configmap_text)
         elif not ctx.status.get("pipelineArn"):
-            await self.adopt_if_needed(ctx, client, description)
+            # Ours after a crash mid-create, one to adopt, or someone else's.
+            await adopt_or_refuse(ctx, client, description["PipelineArn"], "pipeline", name, bool(spec_model.adoptExisting))
 
         latest = (await call(
             client, "list_pipeline_executions", PipelineName=name, SortBy="CreationTime", SortOrder="Descending",
@@ -120,27 +120,6 @@ class PipelineController:
         if description is None:
             raise RuntimeError(f"pipeline {name} not visible yet after create")
         return description
-
-    async def adopt_if_needed(self, ctx: ObjectContext, client, description: dict) -> None:
-        """A pipeline of this name exists and status does not record it: ours after a crash
-        mid-create, one to adopt, or someone else's."""
-        arn = description["PipelineArn"]
-        tags = await tags_of(client, arn)
-        if owned_by(tags, ctx.owner):
-            return
-        name = description["PipelineName"]
-        if not ctx.spec.get("adoptExisting"):
-            raise Stall("NameInUse", f"a pipeline named {name} already exists and belongs to {describe_owner(tags)}; "
-                        "choose another spec.pipelineName, or set adoptExisting to take it over",
-                        status={"createPending": None})
-        if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
-            raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt SageMaker objects "
-                        "(operator configuration: allowAdoption)")
-        if any(key.startswith("kubemaker.io/") for key in (tag["Key"] for tag in tags)):
-            raise Stall("AdoptionRefused", f"pipeline {name} belongs to {describe_owner(tags)}; "
-                        "the operator adopts only pipelines that no Kubemaker object owns")
-        await call(client, "add_tags", ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
-        ctx.event(Event("Normal", "Adopted", f"adopted SageMaker pipeline {name}"))
 
     async def finalize(self, ctx: ObjectContext) -> str | None:
         self.configmaps.forget(ctx.key)
