@@ -111,8 +111,10 @@ def covers(observed: Any, desired: Any) -> bool:
             isinstance(observed, list) and len(observed) == len(desired)
             and all(covers(have, want) for have, want in zip(observed, desired))
         )
-    if isinstance(desired, (int, float)) and isinstance(observed, (int, float)) and not isinstance(desired, bool):
-        return float(observed) == float(desired)
+    if isinstance(desired, bool) or isinstance(observed, bool):
+        return observed is desired
+    if isinstance(desired, (int, float)) and isinstance(observed, (int, float)):
+        return float(observed) == float(desired)  # SageMaker answers 90 for a weight of 90.0
     return observed == desired
 
 
