@@ -207,8 +207,9 @@ class EndpointController:
             return f"waiting for endpoint {name} to be deleted"
         await self.remove_autoscaling(ctx, name)
         status = ctx.status
-        for config in {status.get("endpointConfigName"), status.get("pendingEndpointConfigName"),
-                       *(status.get("failedEndpointConfigNames") or [])} - {None}:
+        configs = [status.get("endpointConfigName"), status.get("pendingEndpointConfigName"),
+                   *(status.get("failedEndpointConfigNames") or [])]
+        for config in dict.fromkeys(found for found in configs if found):
             try:
                 await call(client, "delete_endpoint_config", EndpointConfigName=config)
             except Exception as error:
