@@ -19,20 +19,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(tmp_path_factory) -> str:
-    existing = os.environ.get("E2E_KUBECONFIG")
-    if existing:
-        yield existing
+def control_plane(tmp_path_factory):
+    """The local control plane, or None when E2E_KUBECONFIG names an existing cluster."""
+    if os.environ.get("E2E_KUBECONFIG"):
+        yield None
         return
     from kubemaker.devenv.controlplane import ControlPlaneError, LocalControlPlane
 
-    control_plane = LocalControlPlane(tmp_path_factory.mktemp("controlplane"))
+    local = LocalControlPlane(tmp_path_factory.mktemp("controlplane"))
     try:
-        control_plane.start()
+        local.start()
     except ControlPlaneError as error:
         pytest.fail(f"local control plane did not start: {error}", pytrace=False)
-    yield str(control_plane.kubeconfig_path)
-    control_plane.stop()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane) -> str:
+    return os.environ.get("E2E_KUBECONFIG") or str(control_plane.kubeconfig_path)
 
 
 @pytest.fixture(scope="session")

@@ -89,8 +89,7 @@ class LocalControlPlane:
         self._wait_for(f"{etcd_url}/health", ready=lambda body: json.loads(body).get("health") == "true")
 
         self.api_port = free_port()
-        self._spawn(
-            "kube-apiserver",
+        self._apiserver_command = (
             [
                 str(paths["kube-apiserver"]),
                 f"--etcd-servers={etcd_url}",
@@ -110,12 +109,24 @@ class LocalControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--v=1",
-            ],
+            ]
         )
+        self._ca = certs["ca"]
+        self._spawn("kube-apiserver", self._apiserver_command)
         self._write_kubeconfig(certs["ca"])
         self._wait_for(f"{self.server_url}/readyz", ready=lambda body: body.strip() == "ok", ca=certs["ca"])
         self.startup_seconds = time.monotonic() - started
         return self
+
+    def restart_apiserver(self, down_seconds: float = 0) -> None:
+        """Stops kube-apiserver and starts it again on the same port, etcd untouched: what a
+        control-plane upgrade does to the watches of everything running against it."""
+        process = self.processes.pop("kube-apiserver")
+        terminate(process.pid, lambda: process.poll() is not None)
+        process.wait()
+        time.sleep(down_seconds)
+        self._spawn("kube-apiserver", self._apiserver_command)
+        self._wait_for(f"{self.server_url}/readyz", ready=lambda body: body.strip() == "ok", ca=self._ca)
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
