@@ -4,7 +4,8 @@ emulator and `kubemaker run`, with the examples driven into each state the check
     python argocd/capture.py   # rewrites argocd/health/<group>/<Kind>/testdata/{healthy,...}.yaml
 
 - healthy: the example applied and Ready;
-- progressing: the same with the emulator's phases slowed down, caught mid-way;
+- progressing: the same with the emulator's phases slowed down, caught mid-way (a Pipeline, created at
+  once, while SageMaker answers its create call with 5xx errors and the operator retries);
 - degraded: SageMaker refusing the kind's create call (Stalled);
 - stale-generation: a Ready object whose spec changed while the operator was stopped.
 """
@@ -40,6 +41,8 @@ EXAMPLES = {
     "PipelineExecution": ("pipeline-with-execution.yaml", "StartPipelineExecution"),
 }
 SLOW_SECONDS = 120.0
+# Kinds with no slow SageMaker phase to catch.
+CREATED_AT_ONCE = ("Pipeline",)
 # Noise for a health check: server bookkeeping and kopf's own annotations.
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "selfLink")
 
@@ -118,14 +121,19 @@ def capture_healthy(cluster: Cluster, kind: str) -> tuple[str, str]:
     return namespace, name
 
 
-def capture_progressing(cluster: Cluster, kind: str) -> None:
-    example, _ = EXAMPLES[kind]
+def capture_progressing(cluster: Cluster, emulator, kind: str) -> None:
+    example, operation = EXAMPLES[kind]
     namespace = f"progressing-{kind.lower()}"
-    name = named(cluster.apply_example(example, namespace), kind)
-    wait(lambda: (o := cluster.get(kind, namespace, name)) and current(o) and condition_true(o, RECONCILING),
-         f"{kind} Reconciling")
-    time.sleep(3)  # a few more passes, so the status shows SageMaker's state (or what it waits for)
-    obj = cluster.get(kind, namespace, name)
+    if kind in CREATED_AT_ONCE:
+        emulator.control.set_faults(rate=1.0, kinds=["5xx"], operations=[operation])
+    try:
+        name = named(cluster.apply_example(example, namespace), kind)
+        wait(lambda: (o := cluster.get(kind, namespace, name)) and current(o) and condition_true(o, RECONCILING),
+             f"{kind} Reconciling")
+        time.sleep(3)  # a few more passes, so the status shows SageMaker's state (or what it waits for)
+        obj = cluster.get(kind, namespace, name)
+    finally:
+        emulator.control.clear_faults()
     if not condition_true(obj, RECONCILING):
         raise RuntimeError(f"{kind} left Reconciling within seconds; slow the emulator down further")
     save(kind, "progressing", obj)
@@ -165,11 +173,14 @@ def main() -> int:
             capture_degraded(cluster, emulator, kind)
         emulator.control.set_timings(**{phase: SLOW_SECONDS for phase in emulator.control.timings()})
         for kind in kinds:
-            capture_progressing(cluster, kind)
+            capture_progressing(cluster, emulator, kind)
         operator.stop()
         for kind, (namespace, name) in healthy.items():
+            # deletionPolicy is mutable in every kind: flipping it is a spec change of any of them.
+            policy = cluster.get(kind, namespace, name)["spec"].get("deletionPolicy", "Delete")
+            flipped = "Retain" if policy == "Delete" else "Delete"
             cluster.kubectl("patch", f"{kind.lower()}.{API_GROUP}", name, "-n", namespace, "--type=merge",
-                            "-p", json.dumps({"spec": {"deletionPolicy": "Retain"}}))
+                            "-p", json.dumps({"spec": {"deletionPolicy": flipped}}))
             save(kind, "stale-generation", cluster.get(kind, namespace, name))
     return 0
 
