@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any, Callable
@@ -47,3 +48,14 @@ def events_for(kubectl, namespace: str, name: str) -> list[dict]:
         kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout
     )
     return listing["items"]
+
+
+@contextlib.contextmanager
+def slowed(emulator, **phase_seconds: float):
+    """Lengthens emulator phases (see emulator/timings.py) for the block, to act on things mid-run."""
+    before = emulator.control.timings()
+    emulator.control.set_timings(**phase_seconds)
+    try:
+        yield
+    finally:
+        emulator.control.set_timings(**{phase: before[phase] for phase in phase_seconds})

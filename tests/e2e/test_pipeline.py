@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
-from tests.e2e.helpers import apply, condition, events_for, get, wait_for
+from tests.e2e.helpers import apply, condition, events_for, get, slowed, wait_for
+from tests.e2e.hosting import ready, stalled
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 API_VERSION = "sagemaker.kubemaker.io/v1alpha1"
@@ -38,32 +38,14 @@ def execution(name: str, pipeline_name: str, input_data: str, **spec) -> dict:
     }
 
 
-def in_sync(kubectl, plural: str, namespace: str, name: str, condition_type: str = "Ready") -> dict | None:
-    """The object once the condition is True for its current generation."""
-    obj = get(kubectl, plural, namespace, name)
-    found = condition(obj, condition_type)
-    current = found.get("observedGeneration") == obj["metadata"]["generation"]
-    return obj if found.get("status") == "True" and current else None
-
-
 def sagemaker_calls(emulator, operation: str) -> int:
     return emulator.control.call_counts()["calls"].get("sagemaker", {}).get(operation, 0)
-
-
-@contextlib.contextmanager
-def slow_steps(emulator, seconds: float = 30):
-    before = emulator.control.timings()
-    emulator.control.set_timings(pipeline_step_executing=seconds)
-    try:
-        yield
-    finally:
-        emulator.control.set_timings(pipeline_step_executing=before["pipeline_step_executing"])
 
 
 def test_pipeline_sync_executions_steps_and_a_failing_step(operator, emulator, kubectl, namespace):
     sagemaker = emulator.client("sagemaker")
     apply(kubectl, pipeline("churn", pipelineDefinition=definition("Train")), namespace)
-    obj = wait_for(lambda: in_sync(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Pipeline Ready")
+    obj = wait_for(lambda: ready(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Pipeline Ready")
     name, arn = obj["status"]["pipelineName"], obj["status"]["pipelineArn"]
     assert sagemaker.describe_pipeline(PipelineName=name)["PipelineArn"] == arn
     tags = sagemaker.list_tags(ResourceArn=arn)["Tags"]
@@ -72,12 +54,12 @@ def test_pipeline_sync_executions_steps_and_a_failing_step(operator, emulator, k
     # The same definition written as a JSON string is the same document: no UpdatePipeline.
     emulator.control.reset_call_counts()
     apply(kubectl, pipeline("churn", pipelineDefinition=json.dumps(definition("Train"))), namespace)
-    wait_for(lambda: in_sync(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Ready for the string form")
+    wait_for(lambda: ready(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Ready for the string form")
     assert sagemaker_calls(emulator, "UpdatePipeline") == 0
 
     # A changed definition is applied with UpdatePipeline.
     apply(kubectl, pipeline("churn", pipelineDefinition=definition("Train", "Evaluate")), namespace)
-    wait_for(lambda: in_sync(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Ready after the change")
+    wait_for(lambda: ready(kubectl, "pipeline", namespace, "churn"), timeout=30, what="Ready after the change")
     assert sagemaker_calls(emulator, "UpdatePipeline") == 1
     described = json.loads(sagemaker.describe_pipeline(PipelineName=name)["PipelineDefinition"])
     assert [step["Name"] for step in described["Steps"]] == ["Prepare", "Train", "Evaluate"]
@@ -87,7 +69,7 @@ def test_pipeline_sync_executions_steps_and_a_failing_step(operator, emulator, k
     apply(kubectl, execution("run-a", "churn", "s3://kubemaker-demo/in/a/"), namespace)
     apply(kubectl, execution("run-b", "churn", "s3://kubemaker-demo/in/b/"), namespace)
     runs = {
-        run: wait_for(lambda run=run: in_sync(kubectl, "pipelineexecution", namespace, run), timeout=60, what=f"{run} Ready")
+        run: wait_for(lambda run=run: ready(kubectl, "pipelineexecution", namespace, run), timeout=60, what=f"{run} Ready")
         for run in ("run-a", "run-b")
     }
     for run, letter in (("run-a", "a"), ("run-b", "b")):
@@ -113,15 +95,13 @@ def test_pipeline_sync_executions_steps_and_a_failing_step(operator, emulator, k
     emulator.control.fail_pipeline_step(name, "Train", reason="AlgorithmError: training data is empty")
     try:
         apply(kubectl, execution("run-fails", "churn", "s3://kubemaker-demo/in/empty/"), namespace)
-        obj = wait_for(
-            lambda: in_sync(kubectl, "pipelineexecution", namespace, "run-fails", "Stalled"), timeout=60, what="Stalled"
-        )
+        obj = wait_for(lambda: stalled(kubectl, "pipelineexecution", namespace, "run-fails"), timeout=60, what="Stalled")
     finally:
         emulator.control.clear_pipeline_step_failures(name)
-    stalled = condition(obj, "Stalled")
+    reported = condition(obj, "Stalled")
     assert obj["status"]["pipelineExecutionStatus"] == "Failed"
-    assert stalled["reason"] == "StepFailed"
-    assert "step Train failed: AlgorithmError: training data is empty" in stalled["message"]
+    assert reported["reason"] == "StepFailed"
+    assert "step Train failed: AlgorithmError: training data is empty" in reported["message"]
     assert "Train=Failed" in obj["status"]["stepSummary"]
     warnings = [e for e in events_for(kubectl, namespace, "run-fails") if e["type"] == "Warning"]
     assert any("training data is empty" in e["message"] for e in warnings)
@@ -137,7 +117,7 @@ def test_definition_from_a_configmap_follows_its_edits(operator, emulator, kubec
     apply(kubectl, configmap("Train"), namespace)
     apply(kubectl, pipeline("etl", pipelineDefinitionFrom={
         "configMapKeyRef": {"name": "etl-definition", "key": "definition.json"}}), namespace)
-    obj = wait_for(lambda: in_sync(kubectl, "pipeline", namespace, "etl"), timeout=30, what="Pipeline Ready")
+    obj = wait_for(lambda: ready(kubectl, "pipeline", namespace, "etl"), timeout=30, what="Pipeline Ready")
     sagemaker = emulator.client("sagemaker")
     name = obj["status"]["pipelineName"]
 
@@ -153,8 +133,8 @@ def test_definition_from_a_configmap_follows_its_edits(operator, emulator, kubec
 def test_delete_stops_a_running_execution_and_the_pipeline_is_deleted(operator, emulator, kubectl, namespace):
     sagemaker = emulator.client("sagemaker")
     apply(kubectl, pipeline("slow", pipelineDefinition=definition("Train")), namespace)
-    name = wait_for(lambda: in_sync(kubectl, "pipeline", namespace, "slow"), timeout=30, what="Ready")["status"]["pipelineName"]
-    with slow_steps(emulator):
+    name = wait_for(lambda: ready(kubectl, "pipeline", namespace, "slow"), timeout=30, what="Ready")["status"]["pipelineName"]
+    with slowed(emulator, pipeline_step_executing=30):
         apply(kubectl, execution("stop-me", "slow", "s3://kubemaker-demo/in/"), namespace)
         obj = wait_for(
             lambda: (o := get(kubectl, "pipelineexecution", namespace, "stop-me"))["status"].get("pipelineExecutionStatus")

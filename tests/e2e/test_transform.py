@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
-from tests.e2e.helpers import apply, condition, events_for, get, wait_for
-from tests.e2e.hosting import manifest
+from tests.e2e.helpers import apply, condition, events_for, get, slowed, wait_for
+from tests.e2e.hosting import manifest, ready, stalled, with_condition
 from tests.e2e.test_trainingjob import training_job
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -41,25 +39,10 @@ def sagemaker_model(emulator, name: str) -> str:
     return name
 
 
-@contextlib.contextmanager
-def slow_transforms(emulator, seconds: float = 30):
-    before = emulator.control.timings()
-    emulator.control.set_timings(transform_running=seconds)
-    try:
-        yield
-    finally:
-        emulator.control.set_timings(transform_running=before["transform_running"])
-
-
-def with_condition(kubectl, namespace: str, name: str, condition_type: str) -> dict | None:
-    obj = get(kubectl, "transformjob", namespace, name)
-    return obj if condition(obj, condition_type).get("status") == "True" else None
-
-
 def test_batch_transform_by_model_name_completes_with_output_location(operator, emulator, kubectl, namespace):
     model = sagemaker_model(emulator, f"{namespace}-scorer"[:63])
     apply(kubectl, transform_job("score", modelName=model), namespace)
-    obj = wait_for(lambda: with_condition(kubectl, namespace, "score", "Ready"), timeout=60, what="Ready")
+    obj = wait_for(lambda: ready(kubectl, "transformjob", namespace, "score"), timeout=60, what="Ready")
 
     status = obj["status"]
     assert status["transformJobStatus"] == "Completed"
@@ -83,11 +66,11 @@ def test_batch_transform_from_a_model_built_from_a_training_job(operator, emulat
         "primaryContainer": {"image": IMAGE, "modelDataFrom": {"trainingJobRef": {"name": "train"}}},
     }), namespace)
     apply(kubectl, transform_job("nightly", modelRef={"name": "scorer"}), namespace)
-    waiting = wait_for(lambda: with_condition(kubectl, namespace, "nightly", "Reconciling"), timeout=30, what="waiting")
+    waiting = wait_for(lambda: with_condition(kubectl, "transformjob", namespace, "nightly", "Reconciling"), timeout=30, what="waiting")
     assert condition(waiting, "Reconciling")["reason"] == "WaitingForModel"
     assert "Model scorer" in condition(waiting, "Reconciling")["message"]
 
-    obj = wait_for(lambda: with_condition(kubectl, namespace, "nightly", "Ready"), timeout=90, what="Ready")
+    obj = wait_for(lambda: ready(kubectl, "transformjob", namespace, "nightly"), timeout=90, what="Ready")
     model = get(kubectl, "model", namespace, "scorer")
     trained = get(kubectl, "trainingjob", namespace, "train")
     assert obj["status"]["transformJobStatus"] == "Completed"
@@ -102,14 +85,14 @@ def test_failed_transform_is_stalled_with_the_reason(operator, emulator, kubectl
     job_name = f"{namespace}-fails"[:63]
     emulator.control.fail_transform_job(job_name, reason="ClientError: input is not CSV")
     apply(kubectl, transform_job("fails", modelName=model, transformJobName=job_name), namespace)
-    obj = wait_for(lambda: with_condition(kubectl, namespace, "fails", "Stalled"), timeout=60, what="Stalled")
+    obj = wait_for(lambda: stalled(kubectl, "transformjob", namespace, "fails"), timeout=60, what="Stalled")
     assert obj["status"]["transformJobStatus"] == "Failed"
     assert "input is not CSV" in condition(obj, "Stalled")["message"]
 
 
 def test_delete_stops_the_running_transform(operator, emulator, kubectl, namespace):
     model = sagemaker_model(emulator, f"{namespace}-slow"[:63])
-    with slow_transforms(emulator):
+    with slowed(emulator, transform_running=30):
         apply(kubectl, transform_job("stop-me", modelName=model), namespace)
         obj = wait_for(
             lambda: (o := get(kubectl, "transformjob", namespace, "stop-me"))["status"].get("transformJobStatus")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from tests.e2e.helpers import apply, condition, events_for, get, wait_for
+from tests.e2e.helpers import apply, condition, events_for, get, slowed, wait_for
+from tests.e2e.hosting import ready
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 
@@ -43,11 +44,6 @@ def tuning_job(name: str, max_jobs: int, max_parallel: int, **spec) -> dict:
     }
 
 
-def with_condition(kubectl, namespace: str, name: str, condition_type: str = "Ready") -> dict | None:
-    obj = get(kubectl, "hyperparametertuningjob", namespace, name)
-    return obj if condition(obj, condition_type).get("status") == "True" else None
-
-
 @contextlib.contextmanager
 def most_in_progress(emulator, tuning_job_name: str):
     """Samples the tuning job's InProgress counter in SageMaker while the block runs; yields the list of samples."""
@@ -83,7 +79,7 @@ def test_six_jobs_three_at_a_time_with_the_best_in_status_then_a_warm_start(oper
     assert waiting["reason"] == "WaitingForParents" and "search" in waiting["message"]
 
     with most_in_progress(emulator, job_name) as in_progress:
-        obj = wait_for(lambda: with_condition(kubectl, namespace, "search"), timeout=90, what="Ready")
+        obj = wait_for(lambda: ready(kubectl, "hyperparametertuningjob", namespace, "search"), timeout=90, what="Ready")
     assert max(in_progress) == 3, in_progress
 
     status = obj["status"]
@@ -104,16 +100,14 @@ def test_six_jobs_three_at_a_time_with_the_best_in_status_then_a_warm_start(oper
     reasons = [event["reason"] for event in events_for(kubectl, namespace, "search")]
     assert "NewBestTrainingJob" in reasons and "TuningCompleted" in reasons
 
-    refined = wait_for(lambda: with_condition(kubectl, namespace, "refine"), timeout=60, what="warm start Ready")
+    refined = wait_for(lambda: ready(kubectl, "hyperparametertuningjob", namespace, "refine"), timeout=60, what="warm start Ready")
     described = emulator.client("sagemaker").describe_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=refined["status"]["hyperParameterTuningJobName"])
     assert described["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [{"HyperParameterTuningJobName": job_name}]
 
 
 def test_delete_stops_the_tuning_job_and_its_training_jobs(operator, emulator, kubectl, namespace):
-    before = emulator.control.timings()
-    emulator.control.set_timings(training_training=30)
-    try:
+    with slowed(emulator, training_training=30):
         apply(kubectl, tuning_job("stop-me", 4, 2), namespace)
         obj = wait_for(
             lambda: (o := get(kubectl, "hyperparametertuningjob", namespace, "stop-me")).get("status", {}).get(
@@ -121,8 +115,6 @@ def test_delete_stops_the_tuning_job_and_its_training_jobs(operator, emulator, k
             timeout=30, what="two training jobs in progress",
         )
         kubectl("delete", "hyperparametertuningjob", "stop-me", "-n", namespace, "--timeout=60s")
-    finally:
-        emulator.control.set_timings(training_training=before["training_training"])
     client = emulator.client("sagemaker")
     name = obj["status"]["hyperParameterTuningJobName"]
     assert client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[

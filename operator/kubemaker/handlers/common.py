@@ -163,3 +163,15 @@ class JobApi:
         else:
             tracker.untrack(ctx.region, ctx.namespace, name)
 
+
+class JobController:
+    """What the run-once job kinds (training, tuning, transform) share: the batched tracker that
+    wakes them, and stopping the job on delete."""
+
+    api: JobApi
+
+    def __init__(self, tracker: Tracker):
+        self.tracker = tracker
+
+    async def finalize(self, ctx: ObjectContext) -> str | None:
+        return await self.api.stop_on_delete(ctx, self.tracker)

@@ -9,8 +9,8 @@ from ..aws.errors import is_not_found
 from ..controller import ObjectContext
 from ..reconcile import trainingjob as planner
 from ..reconcile.common import Plan
-from ..tracker import ListShape, Tracker
-from .common import JobApi, require_allowed_roles
+from ..tracker import ListShape
+from .common import JobApi, JobController, require_allowed_roles
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LIST_SHAPE = ListShape("list_training_jobs", "TrainingJobSummaries", "TrainingJobName")
@@ -22,12 +22,10 @@ API = JobApi(
 STATES_WITH_LOGS = ("Training", "Uploading", "Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "Interrupted")
 
 
-class TrainingJobController:
+class TrainingJobController(JobController):
     kind = "TrainingJob"
     plural = "trainingjobs"
-
-    def __init__(self, tracker: Tracker):
-        self.tracker = tracker
+    api = API
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec_model = parse_spec(self.kind, ctx.spec)
@@ -71,6 +69,3 @@ class TrainingJobController:
                 return known
             raise
         return [stream["logStreamName"] for stream in response.get("logStreams", [])] or known
-
-    async def finalize(self, ctx: ObjectContext) -> str | None:
-        return await API.stop_on_delete(ctx, self.tracker)

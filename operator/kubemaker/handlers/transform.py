@@ -7,8 +7,8 @@ from ..api.transform_job import build_create_transform_job_request
 from ..controller import ObjectContext
 from ..reconcile import transform as planner
 from ..reconcile.common import Plan
-from ..tracker import ListShape, Tracker
-from .common import JobApi
+from ..tracker import ListShape
+from .common import JobApi, JobController
 
 LIST_SHAPE = ListShape("list_transform_jobs", "TransformJobSummaries", "TransformJobName")
 API = JobApi(
@@ -17,12 +17,10 @@ API = JobApi(
 )
 
 
-class TransformJobController:
+class TransformJobController(JobController):
     kind = "TransformJob"
     plural = "transformjobs"
-
-    def __init__(self, tracker: Tracker):
-        self.tracker = tracker
+    api = API
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec_model = parse_spec(self.kind, ctx.spec)
@@ -41,6 +39,3 @@ class TransformJobController:
         plan = planner.plan_observed(ctx.status, description, ctx.region)
         API.follow(ctx, self.tracker, description, plan.track)
         return plan
-
-    async def finalize(self, ctx: ObjectContext) -> str | None:
-        return await API.stop_on_delete(ctx, self.tracker)

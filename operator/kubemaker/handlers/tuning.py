@@ -12,8 +12,8 @@ from ..api.tuning_job import (
 from ..controller import ObjectContext, Stall
 from ..reconcile import tuning as planner
 from ..reconcile.common import Plan
-from ..tracker import ListShape, Tracker
-from .common import JobApi, require_allowed_roles
+from ..tracker import ListShape
+from .common import JobApi, JobController, require_allowed_roles
 
 LIST_SHAPE = ListShape("list_hyper_parameter_tuning_jobs", "HyperParameterTuningJobSummaries", "HyperParameterTuningJobName")
 API = JobApi(
@@ -22,12 +22,10 @@ API = JobApi(
 )
 
 
-class TuningJobController:
+class TuningJobController(JobController):
     kind = "HyperParameterTuningJob"
     plural = "hyperparametertuningjobs"
-
-    def __init__(self, tracker: Tracker):
-        self.tracker = tracker
+    api = API
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec_model = parse_spec(self.kind, ctx.spec)
@@ -52,6 +50,3 @@ class TuningJobController:
         plan = planner.plan_observed(ctx.status, description, ctx.region)
         API.follow(ctx, self.tracker, description, plan.track)
         return plan
-
-    async def finalize(self, ctx: ObjectContext) -> str | None:
-        return await API.stop_on_delete(ctx, self.tracker)

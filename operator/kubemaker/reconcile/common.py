@@ -29,6 +29,22 @@ class Plan:
     requeue_after: float | None = None
 
 
+def update_plan(operation: str, changed: list[str], status: dict[str, Any], request: dict[str, Any],
+                events: list[Event] | None = None, track: bool = False) -> Plan:
+    """One in-place update call for the members that differ; the object is looked at again right
+    away, so status reports the updated object."""
+    names = ", ".join(changed)
+    return Plan(
+        health=Health.reconciling("Updating", f"updating {names} with {operation}"),
+        status=status,
+        action="update",
+        request=request,
+        events=[*(events or []), Event("Normal", "Updating", f"{operation}: {names}")],
+        track=track,
+        requeue_after=0,
+    )
+
+
 def console_url(region: str, fragment: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{fragment}"
 

@@ -11,7 +11,7 @@ from ..api.pipeline import PipelineStatus
 from ..api.registry import dump_status
 from ..api.shapes import PipelineExecutionSummary
 from ..conditions import Health
-from .common import Event, Plan, console_url
+from .common import Plan, console_url, update_plan
 
 # UpdatePipeline members compared with DescribePipeline's as they are, except these: the definition
 # is compared as a document, an S3 location is not described back, and version aliases are
@@ -72,15 +72,7 @@ def plan_observed(
     status = status_from(description, latest_execution, region)
     changed = out_of_sync(update_request, desired_definition, description)
     if changed:
-        names = ", ".join(changed)
-        return Plan(
-            health=Health.reconciling("Updating", f"updating {names} with UpdatePipeline"),
-            status=status,
-            action="update",
-            request=update_request,
-            events=[Event("Normal", "Updating", f"UpdatePipeline: {names}")],
-            requeue_after=0,  # look again right away, to report the updated pipeline
-        )
+        return update_plan("UpdatePipeline", changed, status, update_request)
     state = description.get("PipelineStatus")
     if state != "Active":
         return Plan(health=Health.reconciling(state or "Unknown", f"pipeline is {state}"), status=status)

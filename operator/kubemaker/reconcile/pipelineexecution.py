@@ -9,7 +9,7 @@ from ..api.base import from_wire
 from ..api.pipeline_execution import PipelineExecutionStatus, PipelineExecutionStepStatus
 from ..api.registry import dump_status
 from ..conditions import Health
-from .common import Event, Plan, console_url, is_ready, state_change_events
+from .common import Event, Plan, console_url, is_ready, state_change_events, update_plan
 
 NOUN = "pipeline execution"
 TERMINAL_STATES = ("Succeeded", "Failed", "Stopped")
@@ -100,15 +100,7 @@ def plan_observed(
                                  description.get("FailureReason")) + step_events(status, steps)
     changed = pending_updates(update_request, description)
     if changed:
-        names = ", ".join(changed)
-        return Plan(
-            health=Health.reconciling("Updating", f"updating {names} with UpdatePipelineExecution"),
-            status=new_status,
-            action="update",
-            request=update_request,
-            events=events + [Event("Normal", "Updating", f"UpdatePipelineExecution: {names}")],
-            track=state not in TERMINAL_STATES,
-            requeue_after=0,
-        )
+        return update_plan("UpdatePipelineExecution", changed, new_status, update_request, events,
+                           track=state not in TERMINAL_STATES)
     return Plan(health=health_of(description, steps), status=new_status, events=events,
                 track=state not in TERMINAL_STATES)
