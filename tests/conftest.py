@@ -77,3 +77,5 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if e2e_dir in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+    # Scans of what the whole session left behind run after everything else.
+    items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)

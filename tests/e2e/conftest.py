@@ -15,6 +15,11 @@ def crds(kubectl) -> list[str]:
     return [name.split("/", 1)[1] for name in names]
 
 
+# Distinctive credentials, so a test can prove they never reach logs, Events or status.
+OPERATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIAKUBEMAKERE2ETEST",
+    "AWS_SECRET_ACCESS_KEY": "kubemaker-e2e-secret-" + __import__("secrets").token_hex(8),
+}
 TEST_ROLE_PATTERN = "arn:aws:iam::123456789012:role/SageMaker*"
 # A namespace whose SageMaker objects live in another account, through an assumed role.
 TEAM_ACCOUNT_NAMESPACE = "team-other-account"
@@ -39,8 +44,8 @@ def operator(kubeconfig, emulator, crds, tmp_path_factory):
         },
     }))
     process = OperatorProcess(
-        {**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log", config_path,
-        poll_interval=0.5,
+        {**emulator.aws_environment(), **OPERATOR_CREDENTIALS, "KUBECONFIG": kubeconfig}, workdir / "operator.log",
+        config_path, poll_interval=0.5,
     )
     process.start()
     yield process
