@@ -16,12 +16,12 @@ from ..aws.clients import call
 from ..aws.errors import error_message, is_not_found
 from ..aws.ownership import owned_by
 from ..conditions import Health
-from ..controller import ObjectContext, Stall
+from ..controller import ObjectContext
 from ..names import derived_name
 from ..reconcile import endpoint as planner
 from ..reconcile.common import Event, Plan
 from ..tracker import ListShape, Tracker
-from .common import adopt_or_refuse, describe_or_none, tags_of
+from .common import adopt_or_refuse, describe_or_none, require_allowed_roles, tags_of
 from .model import ALREADY_EXISTS, endpoint_references
 
 LIST_SHAPE = ListShape("list_endpoints", "Endpoints", "EndpointName")
@@ -74,10 +74,7 @@ class EndpointController:
         models = await self.resolve_models(ctx, spec)
         if isinstance(models, Plan):
             return models
-        role = spec.executionRoleArn or ""
-        if role and not ctx.runtime.config.policy_for(ctx.namespace).allows_role(role):
-            raise Stall("RoleNotAllowed", f"namespace {ctx.namespace} may not use execution role {role} "
-                        "(operator configuration: allowedRoleArns)")
+        require_allowed_roles(ctx, spec.executionRoleArn)
         client = ctx.client()
         endpoint = await describe_or_none(client, "describe_endpoint", EndpointName=name)
         if endpoint is not None and not ctx.status.get("endpointArn"):

@@ -11,11 +11,11 @@ from ..aws.clients import call
 from ..aws.errors import error_message, is_not_found
 from ..aws.ownership import owned_by
 from ..conditions import Health, now_iso
-from ..controller import ObjectContext, Stall
+from ..controller import ObjectContext
 from ..names import MAX_NAME_LENGTH, derived_name
 from ..reconcile import model as planner
 from ..reconcile.common import Event, Plan
-from .common import adopt_or_refuse, describe_or_none, tags_of
+from .common import adopt_or_refuse, describe_or_none, require_allowed_roles, tags_of
 
 ALREADY_EXISTS = "already existing"
 
@@ -113,10 +113,7 @@ class ModelController:
             if existing is not None:
                 await adopt_or_refuse(ctx, client, existing["ModelArn"], "model", base, adopt=True)
                 return await self.record(ctx, revisions, planner.adopted_revision(existing, request, digest))
-        role = spec.executionRoleArn or ""
-        if role and not ctx.runtime.config.policy_for(ctx.namespace).allows_role(role):
-            raise Stall("RoleNotAllowed", f"namespace {ctx.namespace} may not use execution role {role} "
-                        "(operator configuration: allowedRoleArns)")
+        require_allowed_roles(ctx, spec.executionRoleArn)
         name = (ctx.status.get("createPending") or {}).get("name") or planner.next_revision_name(base, revisions)
         # Recorded before the call: after a crash the next pass finds the model by this name.
         await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}})

@@ -162,19 +162,22 @@ def deregistration_steps(endpoint_name: str, variant: str, observed: Observed, s
     target = {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": scalable_resource_id(endpoint_name, variant),
               "ScalableDimension": SCALABLE_DIMENSION}
     if variant in observed.policies:
-        return Step(
-            health=Health.reconciling("DeregisteringAutoScaling", f"removing the scaling policy of variant {variant}"),
-            service=AUTOSCALING, action="delete_scaling_policy",
-            request={**target, "PolicyName": scaling_policy_name(endpoint_name, variant)}, requeue_after=0,
+        return scaling_step(
+            "DeregisteringAutoScaling", f"removing the scaling policy of variant {variant}",
+            "delete_scaling_policy", {**target, "PolicyName": scaling_policy_name(endpoint_name, variant)},
         )
-    remaining = sorted(set(status.get("autoScaledVariants") or ()) - {variant}) or None
-    return Step(
-        health=Health.reconciling("DeregisteringAutoScaling", f"deregistering variant {variant} from autoscaling"),
-        service=AUTOSCALING, action="deregister_scalable_target", request=target,
-        status={"autoScaledVariants": remaining},
+    return scaling_step(
+        "DeregisteringAutoScaling", f"deregistering variant {variant} from autoscaling",
+        "deregister_scalable_target", target,
+        status={"autoScaledVariants": sorted(set(status.get("autoScaledVariants") or ()) - {variant}) or None},
         events=[Event("Normal", "AutoScalingRemoved", f"variant {variant} deregistered from Application Auto Scaling")],
-        requeue_after=0,
     )
+
+
+def scaling_step(reason: str, message: str, action: str, request: dict, **kwargs: Any) -> Step:
+    """One Application Auto Scaling call; the pass after it goes on at once."""
+    return Step(health=Health.reconciling(reason, message), service=AUTOSCALING, action=action, request=request,
+                requeue_after=0, **kwargs)
 
 
 def variants_blocking_update(desired_request: dict, config_in_use: dict | None, registered: set[str]) -> list[str]:
@@ -203,23 +206,21 @@ def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Step
         target_request = build_register_scalable_target_request(name, variant)
         target = observed.targets.get(variant_name)
         if target is None or not covers(target, target_request):
-            return Step(
-                health=Health.reconciling("RegisteringAutoScaling", f"registering variant {variant_name} with autoscaling"),
-                service=AUTOSCALING, action="register_scalable_target", request=target_request,
+            return scaling_step(
+                "RegisteringAutoScaling", f"registering variant {variant_name} with autoscaling",
+                "register_scalable_target", target_request,
                 status={"autoScaledVariants": sorted(set(status.get("autoScaledVariants") or ()) | {variant_name})},
                 events=[Event("Normal", "AutoScalingRegistered",
                               f"variant {variant_name} scales between {variant.autoScaling.minCapacity} and "
                               f"{variant.autoScaling.maxCapacity} instances")],
-                requeue_after=0,
             )
         policy_request = build_put_scaling_policy_request(name, variant)
         policy = observed.policies.get(variant_name)
         if policy is None or not covers(policy, policy_request):
-            return Step(
-                health=Health.reconciling("PuttingScalingPolicy", f"setting the scaling policy of variant {variant_name}"),
-                service=AUTOSCALING, action="put_scaling_policy", request=policy_request,
+            return scaling_step(
+                "PuttingScalingPolicy", f"setting the scaling policy of variant {variant_name}",
+                "put_scaling_policy", policy_request,
                 events=[Event("Normal", "ScalingPolicySet", f"target tracking policy set on variant {variant_name}")],
-                requeue_after=0,
             )
     return None
 
