@@ -76,3 +76,21 @@ def test_failed_training_job_stalls_the_model(operator, emulator, kubectl, names
     assert condition(obj, "Stalled")["reason"] == "TrainingJobFailed"
     assert "diverges" in condition(obj, "Stalled")["message"]
     assert models(emulator, f"{namespace}-from-job") == []
+
+
+def test_a_revision_kept_for_an_endpoint_goes_with_the_endpoint(operator, emulator, kubectl, namespace):
+    apply(kubectl, model("kept"), namespace)
+    apply(kubectl, endpoint("kept", [variant("main", "kept")]), namespace)
+    first = wait_for(lambda: ready(kubectl, "endpoint", namespace, "kept"), timeout=60, what="Endpoint Ready")
+    old_revision = get(kubectl, "model", namespace, "kept")["status"]["modelName"]
+
+    # The roll to the new revision fails: the endpoint keeps serving the old one, so it stays.
+    emulator.control.fail_next_endpoint_update(first["status"]["endpointName"], reason="ModelError: ping failed")
+    apply(kubectl, model("kept", tag="2.0"), namespace)
+    wait_for(lambda: stalled(kubectl, "endpoint", namespace, "kept"), timeout=60, what="Endpoint Stalled")
+    obj = wait_for(lambda: ready(kubectl, "model", namespace, "kept"), timeout=30, what="Model Ready")
+    assert [r["modelName"] for r in obj["status"]["revisions"]] == [old_revision, f"{old_revision}-r2"]
+    assert old_revision in condition(obj, "Ready")["message"]
+
+    kubectl("delete", "endpoint", "kept", "-n", namespace, "--timeout=60s")
+    wait_for(lambda: models(emulator, old_revision) == [f"{old_revision}-r2"], timeout=30, what="old revision deleted")
