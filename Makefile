@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test demo generate controlplane clean
+.PHONY: setup test soak demo generate controlplane clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ controlplane: setup
 
 test: controlplane
 	$(BIN)/python -m pytest -ra
+
+# Every kind under 30% SageMaker faults and 20 operator SIGKILLs; fails on duplicates or orphans.
+soak: controlplane
+	$(BIN)/python bench/soak.py
 
 demo: controlplane
 	$(BIN)/kubemaker demo

@@ -20,12 +20,10 @@ from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionContr
 from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
 from .handlers.transform import LIST_SHAPE as TRANSFORM_JOB_LIST, TransformJobController
 from .handlers.tuning import LIST_SHAPE as TUNING_JOB_LIST, TuningJobController
-from .runtime import Runtime
+from .runtime import WORKER_THREADS, Runtime
 from .tracker import Tracker
 
 FINALIZER = f"{API_GROUP}/cleanup"
-# boto3 calls run in threads; the default pool (cores + 4) would queue a busy operator's calls.
-AWS_THREADS = 32
 
 
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
@@ -62,7 +60,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(max_workers=AWS_THREADS, thread_name_prefix="aws")
+            concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="io")
         )
         memo.runtime = runtime
         memo.tracker_tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]

@@ -14,6 +14,9 @@ from .aws.clients import AwsClients
 from .config import OperatorConfig
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
+# Blocking calls (boto3, the kubernetes client) run in this many threads; the default pool
+# (cores + 4) would queue a busy operator's calls.
+WORKER_THREADS = 32
 
 
 class Wakeups:
@@ -49,7 +52,10 @@ class Runtime:
             kubernetes.config.load_incluster_config()
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()
-        api_client = kubernetes.client.ApiClient()
+        configuration = kubernetes.client.Configuration.get_default_copy()
+        # Status writes run in the same worker threads as AWS calls: one connection each.
+        configuration.connection_pool_maxsize = WORKER_THREADS
+        api_client = kubernetes.client.ApiClient(configuration)
         return cls(
             config=config,
             aws=AwsClients(config),

@@ -1,0 +1,239 @@
+"""Soak: every example kind, many copies, under sustained SageMaker faults and repeated SIGKILLs of
+the operator; then updates and deletes. Prints what it handled and the invariants: zero duplicates
+(more than one SageMaker object for one Kubernetes object) and zero orphans (a SageMaker object left
+alive by a deleted one). Exits non-zero when an invariant is broken.
+
+    .venv/bin/python bench/soak.py [--rounds 4] [--fault-rate 0.3] [--kills 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from kubemaker.devenv.controlplane import LocalControlPlane
+from kubemaker.devenv.kubectl import run_kubectl
+from kubemaker.devenv.operatorprocess import OperatorProcess
+from kubemaker.emulator.process import start_emulator
+
+REPO = Path(__file__).resolve().parents[1]
+NAMESPACE = "soak"
+REFERENCE_KEYS = {"modelRef", "trainingJobRef", "pipelineRef", "configMapKeyRef", "ref"}
+UID_TAG = "kubemaker.io/uid"
+# SageMaker objects per kind: (list operation, summaries key, ARN key, whether a summary is still alive).
+INVENTORY = {
+    "training-job": ("list_training_jobs", "TrainingJobSummaries", "TrainingJobArn",
+                     lambda s: s["TrainingJobStatus"] in ("InProgress", "Stopping")),
+    "tuning-job": ("list_hyper_parameter_tuning_jobs", "HyperParameterTuningJobSummaries", "HyperParameterTuningJobArn",
+                   lambda s: s["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping")),
+    "transform-job": ("list_transform_jobs", "TransformJobSummaries", "TransformJobArn",
+                      lambda s: s["TransformJobStatus"] in ("InProgress", "Stopping")),
+    "model": ("list_models", "Models", "ModelArn", lambda s: True),
+    "endpoint-config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigArn", lambda s: True),
+    "endpoint": ("list_endpoints", "Endpoints", "EndpointArn", lambda s: s["EndpointStatus"] != "Deleting"),
+    "pipeline": ("list_pipelines", "PipelineSummaries", "PipelineArn", lambda s: True),
+}
+# Kinds whose SageMaker object is one per Kubernetes object (Models may have revisions; an
+# endpoint's configs are counted with the endpoint).
+ONE_PER_OBJECT = {"training-job", "transform-job", "tuning-job", "endpoint", "pipeline"}
+
+
+def example_documents() -> list[dict]:
+    docs = []
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return docs
+
+
+def renamed(value, suffix: str, in_reference: bool = False):
+    """A copy of an example document with its own and its references' names suffixed."""
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if key == "name" and in_reference and isinstance(item, str):
+                result[key] = f"{item}-{suffix}"
+            else:
+                result[key] = renamed(item, suffix, key in REFERENCE_KEYS)
+        return result
+    if isinstance(value, list):
+        return [renamed(item, suffix) for item in value]
+    return value
+
+
+def round_documents(round_index: int) -> list[dict]:
+    docs = []
+    for doc in example_documents():
+        doc = renamed(copy.deepcopy(doc), f"r{round_index}")
+        doc["metadata"]["name"] = f"{doc['metadata']['name']}-r{round_index}"
+        doc["metadata"]["namespace"] = NAMESPACE
+        docs.append(doc)
+    return docs
+
+
+def sagemaker_inventory(emulator) -> list[dict]:
+    """Every SageMaker object the emulator holds, with its owner uid tag."""
+    client = emulator.client("sagemaker")
+    found = []
+    for kind, (operation, key, arn_key, alive) in INVENTORY.items():
+        token = None
+        while True:
+            page = getattr(client, operation)(**({"NextToken": token} if token else {}))
+            for summary in page[key]:
+                tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=summary[arn_key])["Tags"]}
+                found.append({"kind": kind, "arn": summary[arn_key], "uid": tags.get(UID_TAG), "alive": alive(summary)})
+            token = page.get("NextToken")
+            if not token:
+                break
+    return found
+
+
+def objects(kubeconfig: str) -> list[dict]:
+    return json.loads(run_kubectl(kubeconfig, "get", "sagemaker", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+
+
+def settled(item: dict) -> bool:
+    status = item.get("status") or {}
+    conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+    return status.get("observedGeneration") == item["metadata"]["generation"] and (
+        conditions.get("Ready") == "True" or conditions.get("Stalled") == "True")
+
+
+class Killer(threading.Thread):
+    """SIGKILLs and restarts the operator at random moments, `kills` times."""
+
+    def __init__(self, operator: OperatorProcess, kills: int, rng: random.Random):
+        super().__init__(daemon=True)
+        self.operator, self.kills, self.rng = operator, kills, rng
+        self.restarts = 0
+        self.peak_rss_mib = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while self.restarts < self.kills and not self.done.is_set():
+            time.sleep(self.rng.uniform(1, 6))
+            self.peak_rss_mib = max(self.peak_rss_mib, peak_rss(self.operator.process.pid))
+            self.operator.kill()
+            self.operator.start()
+            self.restarts += 1
+
+
+def peak_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_settled(kubeconfig: str, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [f"{i['kind']}/{i['metadata']['name']}" for i in objects(kubeconfig) if not settled(i)]
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=4, help="copies of every example object")
+    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for convergence")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    workdir = Path(tempfile.mkdtemp(prefix="kubemaker-soak-"))
+    control_plane = LocalControlPlane(workdir / "controlplane").start()
+    emulator = start_emulator(profile="fast", log_path=workdir / "emulator.log")
+    operator = None
+    try:
+        kubeconfig = str(control_plane.kubeconfig_path)
+        run_kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
+        run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        run_kubectl(kubeconfig, "create", "namespace", NAMESPACE)
+        operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
+                                   poll_interval=1).start()
+        emulator.control.set_faults(rate=args.fault_rate, kinds=["throttle", "5xx"], seed=args.seed)
+        killer = Killer(operator, args.kills, rng)
+        killer.start()
+
+        docs = [doc for r in range(args.rounds) for doc in round_documents(r)]
+        run_kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        pending = wait_settled(kubeconfig, args.timeout)
+
+        # Updates: shift endpoint traffic, give models a new revision.
+        for item in objects(kubeconfig):
+            if item["kind"] == "Endpoint" and len(item["spec"]["productionVariants"]) > 1:
+                variants = item["spec"]["productionVariants"]
+                weights = [v.get("initialVariantWeight", 1) for v in variants][::-1]
+                patch = [{"op": "replace", "path": f"/spec/productionVariants/{i}/initialVariantWeight", "value": w}
+                         for i, w in enumerate(weights)]
+                run_kubectl(kubeconfig, "patch", "endpoint.sagemaker.kubemaker.io", item["metadata"]["name"],
+                            "-n", NAMESPACE, "--type=json", "-p", json.dumps(patch))
+            if item["kind"] == "Model" and "primaryContainer" in item["spec"]:
+                run_kubectl(kubeconfig, "patch", "model.sagemaker.kubemaker.io", item["metadata"]["name"], "-n",
+                            NAMESPACE, "--type=merge", "-p",
+                            json.dumps({"spec": {"primaryContainer": {"environment": {"SOAK": "2"}}}}))
+        pending += wait_settled(kubeconfig, args.timeout)
+
+        # Deletes: every object of the even rounds.
+        live = objects(kubeconfig)
+        deleted = [i for i in live if int(i["metadata"]["name"].rsplit("-r", 1)[1]) % 2 == 0]
+        for item in deleted:
+            run_kubectl(kubeconfig, "delete", f"{item['kind'].lower()}.sagemaker.kubemaker.io",
+                        item["metadata"]["name"], "-n", NAMESPACE, "--wait=false")
+        deadline = time.monotonic() + args.timeout
+        deleted_names = {i["metadata"]["name"] for i in deleted}
+        while {i["metadata"]["name"] for i in objects(kubeconfig)} & deleted_names and time.monotonic() < deadline:
+            time.sleep(3)
+        killer.done.set()
+        killer.join()
+        emulator.control.clear_faults()
+        time.sleep(3)
+
+        remaining = objects(kubeconfig)
+        inventory = sagemaker_inventory(emulator)
+        uids_live = {i["metadata"]["uid"]: i for i in remaining}
+        uids_deleted = {i["metadata"]["uid"] for i in deleted}
+        duplicates = []
+        for uid, item in uids_live.items():
+            for kind in ONE_PER_OBJECT:
+                owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
+                if len(owned) > 1:
+                    duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
+        orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
+        stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
+        report = {
+            "objects_handled": len(docs),
+            "updates": "endpoint weights swapped, model revisions",
+            "deleted": len(deleted),
+            "faults_injected": emulator.control.call_counts()["faults"],
+            "operator_restarts": killer.restarts,
+            "converged": len(docs) - len(set(pending)),
+            "not_converged": sorted(set(pending)),
+            "deletes_not_finished": stuck,
+            "duplicates": duplicates,
+            "orphans": orphans,
+            "operator_peak_rss_mib": round(max(killer.peak_rss_mib, peak_rss(operator.process.pid)), 1),
+        }
+        print(json.dumps(report, indent=2))
+        return 0 if not (duplicates or orphans or pending or stuck) else 1
+    finally:
+        if operator:
+            operator.stop()
+        emulator.stop()
+        control_plane.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
