@@ -55,17 +55,21 @@ def server_side_apply(kubectl, objects: list[dict]) -> None:
             input=yaml.safe_dump_all(objects))
 
 
+@pytest.fixture(scope="module")
+def chart_crds(admin, helm) -> None:
+    """What `helm install` does first: the chart's crds/, applied and established, once per cluster."""
+    crds = [o for o in render(helm, include_crds=True) if o["kind"] == "CustomResourceDefinition"]
+    server_side_apply(admin, crds)
+    admin("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{crd['metadata']['name']}" for crd in crds])
+    admin("create", "namespace", RELEASE_NAMESPACE)
+
+
 def install(kubectl, helm, values: dict) -> list[dict]:
-    """What `helm install` does, with kubectl: CRDs first (until established), then the templates."""
-    objects = render(helm, values, namespace=RELEASE_NAMESPACE, include_crds=True)
-    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
-    server_side_apply(kubectl, crds)
-    kubectl("wait", "--for=condition=Established", "--timeout=60s",
-            *[f"crd/{crd['metadata']['name']}" for crd in crds])
-    kubectl("create", "namespace", RELEASE_NAMESPACE, check=False)
+    """Then the templates (the caller holds `chart_crds`)."""
+    objects = render(helm, values, namespace=RELEASE_NAMESPACE)
     for namespace in values.get("watchNamespaces", []):
         kubectl("create", "namespace", namespace, check=False)
-    server_side_apply(kubectl, [o for o in objects if o["kind"] != "CustomResourceDefinition"])
+    server_side_apply(kubectl, objects)
     return objects
 
 
@@ -130,7 +134,7 @@ INSTALLS = {
 
 @pytest.mark.parametrize("install_mode", list(INSTALLS))
 def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
-    install_mode, cluster, admin, helm, emulator, tmp_path
+    install_mode, cluster, admin, helm, chart_crds, emulator, tmp_path
 ):
     values = {
         **INSTALLS[install_mode],
@@ -171,7 +175,7 @@ def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
     assert not complaints, "the chart's RBAC lacks something the operator uses:\n" + "\n".join(complaints[:10])
 
 
-def test_service_account_can_do_nothing_beyond_its_job(cluster, admin, helm, tmp_path):
+def test_service_account_can_do_nothing_beyond_its_job(admin, helm, chart_crds):
     values = {"fullnameOverride": "kubemaker-scoped", "watchNamespaces": ["scoped-a"]}
     objects = install(admin, helm, values)
     account = one(objects, "ServiceAccount")["metadata"]["name"]
@@ -197,7 +201,7 @@ def test_service_account_can_do_nothing_beyond_its_job(cluster, admin, helm, tmp
     assert not can("create", "leases.coordination.k8s.io", RELEASE_NAMESPACE)
 
 
-def test_aggregated_roles_let_namespace_editors_use_our_kinds(cluster, admin, helm):
+def test_aggregated_roles_let_namespace_editors_use_our_kinds(admin, helm, chart_crds):
     install(admin, helm, {"fullnameOverride": "kubemaker-roles"})
     # The built-in edit/view roles are bootstrapped by the API server with aggregation labels; the
     # aggregation controller lives in the controller-manager, which the local control plane has not, so

@@ -253,3 +253,18 @@ def test_schema_is_valid_json_and_documents_every_top_level_value():
     schema = json.loads((CHART / "values.schema.json").read_text())
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) == set(schema["properties"])
+
+
+def test_notes_tell_how_to_give_the_operator_aws_credentials(helm):
+    def notes(*args: str) -> str:
+        result = run_helm(helm, "install", "kubemaker", str(CHART), "--namespace", "ml-platform", "--dry-run=client",
+                          *args)
+        return result.stdout.split("NOTES:", 1)[1]
+
+    without_role = notes()
+    assert "create-pod-identity-association" in without_role
+    assert "--namespace ml-platform --service-account kubemaker" in without_role
+    assert "serviceAccount.irsaRoleArn" in without_role
+    with_role = notes("--set", "serviceAccount.irsaRoleArn=arn:aws:iam::111122223333:role/kubemaker")
+    assert "IRSA: its pods get the IAM role arn:aws:iam::111122223333:role/kubemaker" in with_role
+    assert "create-pod-identity-association" not in with_role
