@@ -6,7 +6,8 @@ emulator and `kubemaker run`, with the examples driven into each state the check
 - healthy: the example applied and Ready;
 - progressing: the same with the emulator's phases slowed down, caught mid-way (a Pipeline, created at
   once, while SageMaker answers its create call with 5xx errors and the operator retries);
-- degraded: SageMaker refusing the kind's create call (Stalled);
+- degraded: SageMaker refusing the kind's create call (Stalled); for TrainingJob also failed: a job
+  SageMaker ran and failed, the Degraded case users meet most;
 - stale-generation: a Ready object whose spec changed while the operator was stopped.
 """
 
@@ -152,6 +153,19 @@ def capture_degraded(cluster: Cluster, emulator, kind: str) -> None:
     save(kind, "degraded", obj)
 
 
+def capture_failed_training_job(cluster: Cluster, emulator) -> None:
+    namespace = "failed-trainingjob"
+    cluster.kubectl("create", "namespace", namespace)
+    (job,) = yaml.safe_load_all((REPO_ROOT / "examples" / EXAMPLES["TrainingJob"][0]).read_text())
+    job["spec"]["trainingJobName"] = f"{namespace}-{job['metadata']['name']}"
+    emulator.control.fail_training_job(job["spec"]["trainingJobName"],
+                                       reason="AlgorithmError: ExecuteUserScriptError: loss became NaN at epoch 3")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(job))
+    obj = wait(lambda: (o := cluster.get("TrainingJob", namespace, job["metadata"]["name"])) and current(o)
+               and condition_true(o, STALLED) and o, "TrainingJob Failed")
+    save("TrainingJob", "failed", obj)
+
+
 def main() -> int:
     kinds = sys.argv[1:] or list(EXAMPLES)
     with tempfile.TemporaryDirectory(prefix="kubemaker-capture-") as workdir, contextlib.ExitStack() as stack:
@@ -171,6 +185,8 @@ def main() -> int:
         healthy = {kind: capture_healthy(cluster, kind) for kind in kinds}
         for kind in kinds:
             capture_degraded(cluster, emulator, kind)
+        if "TrainingJob" in kinds:
+            capture_failed_training_job(cluster, emulator)
         emulator.control.set_timings(**{phase: SLOW_SECONDS for phase in emulator.control.timings()})
         for kind in kinds:
             capture_progressing(cluster, emulator, kind)
