@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from kubemaker.api.model import model_fingerprint
 from kubemaker.api.registry import parse_spec
 from kubemaker.config import OperatorConfig
 from kubemaker.controller import Stall
 from kubemaker.handlers.endpoint import LIST_SHAPE, EndpointController
 from kubemaker.handlers.model import ModelController, base_name
 from kubemaker.reconcile import endpoint as planner
-from kubemaker.reconcile import model as model_planner
 from kubemaker.tracker import Tracker
 from tests.stubber.conftest import make_context
 
@@ -77,7 +77,7 @@ def test_model_from_a_completed_training_job(stubbed):
     plan = asyncio.run(ModelController().reconcile(ctx))
     assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
     assert plan.health.state == "Ready" and plan.status["modelName"] == name
-    assert plan.status["revisions"][0]["specHash"]
+    assert plan.status["revisions"][0]["fingerprint"]
 
 
 def test_model_waits_for_a_running_training_job_without_calls(stubbed):
@@ -98,7 +98,7 @@ def test_model_adoption_when_the_namespace_allows_it(stubbed):
     sagemaker.add_response("add_tags", {}, {"ResourceArn": f"{ARN}:model/legacy", "Tags": owner_tags("Model")})
     plan = asyncio.run(ModelController().reconcile(ctx))
     assert plan.health.reason == "Adopted" and plan.requeue_after == 0
-    assert stubbed.status_patches[-1]["revisions"][0]["specHash"] == "adopted", "differs from the spec: replaced"
+    assert stubbed.status_patches[-1]["revisions"][0]["fingerprint"] == "adopted", "differs from the spec: replaced"
 
 
 def test_model_adoption_refused_by_default(stubbed):
@@ -117,9 +117,9 @@ def test_an_old_revision_goes_once_no_endpoint_config_uses_it(stubbed, config_mo
     ctx = make_context(stubbed, "Model", "models", spec)
     request = {"PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/m.tar.gz"}, "ExecutionRoleArn": ROLE,
                "Tags": owner_tags("Model")}
-    digest = model_planner.spec_hash(request)
+    digest = model_fingerprint(request)
     ctx.body["status"] = {"modelName": "new", "revisions": [
-        {"modelName": "old", "specHash": "before"}, {"modelName": "new", "modelArn": f"{ARN}:model/new", "specHash": digest}]}
+        {"modelName": "old", "fingerprint": "before"}, {"modelName": "new", "modelArn": f"{ARN}:model/new", "fingerprint": digest}]}
     serve_objects(stubbed, {}, endpoints=[{"metadata": {"name": "ep"}, "spec": {}, "status": {"endpointConfigName": "ep-1"}}])
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_model", {"ModelName": "new", "ModelArn": f"{ARN}:model/new", "CreationTime": NOW})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubemaker.conditions import READY, RECONCILING, STALLED, Health
+from kubemaker.api.model import model_fingerprint
 from kubemaker.reconcile import model as planner
 
 BASE = "team-churn-0a1b2c3d"
@@ -55,20 +56,20 @@ def test_revision_names_never_repeat(recorded, expected):
     assert planner.next_revision_name(base, [{"modelName": name} for name in recorded]) == expected
 
 
-def test_spec_hash_ignores_the_name_only():
+def test_fingerprint_ignores_the_name_only():
     request = {"ModelName": "a", "PrimaryContainer": {"Image": "i:1"}, "ExecutionRoleArn": "r"}
-    assert planner.spec_hash(request) == planner.spec_hash({**request, "ModelName": "b"})
-    assert planner.spec_hash(request) != planner.spec_hash({**request, "PrimaryContainer": {"Image": "i:2"}})
+    assert model_fingerprint(request) == model_fingerprint({**request, "ModelName": "b"})
+    assert model_fingerprint(request) != model_fingerprint({**request, "PrimaryContainer": {"Image": "i:2"}})
 
 
 def test_a_reverted_spec_finds_its_revision():
-    revisions = [{"modelName": BASE, "specHash": "h1"}, {"modelName": f"{BASE}-r2", "specHash": "h2"}]
+    revisions = [{"modelName": BASE, "fingerprint": "h1"}, {"modelName": f"{BASE}-r2", "fingerprint": "h2"}]
     assert planner.current_revision(revisions, "h1") is revisions[0]
     assert planner.current_revision(revisions, "h3") is None
 
 
 def revisions(*names: str) -> list[dict]:
-    return [{"modelName": name, "modelArn": f"arn:{name}", "specHash": name} for name in names]
+    return [{"modelName": name, "modelArn": f"arn:{name}", "fingerprint": name} for name in names]
 
 
 @pytest.mark.parametrize(
@@ -118,6 +119,6 @@ def test_an_adopted_model_is_current_only_if_it_matches_the_spec():
     request = {"ModelName": "legacy", "PrimaryContainer": {"Image": "i:1"}, "ExecutionRoleArn": "r", "Tags": [{"Key": "k"}]}
     described = {"ModelName": "legacy", "ModelArn": "arn:legacy", "ExecutionRoleArn": "r",
                  "PrimaryContainer": {"Image": "i:1", "Mode": "SingleModel"}}
-    assert planner.adopted_revision(described, request, "h")["specHash"] == "h"
+    assert planner.adopted_revision(described, request, "h")["fingerprint"] == "h"
     differing = {**described, "PrimaryContainer": {"Image": "i:0"}}
-    assert planner.adopted_revision(differing, request, "h")["specHash"] == "adopted"
+    assert planner.adopted_revision(differing, request, "h")["fingerprint"] == "adopted"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from .. import API_GROUP, API_VERSION
-from ..api.model import ModelSpec, build_create_model_request, referenced_training_jobs
+from ..api.model import ModelSpec, build_create_model_request, model_fingerprint, referenced_training_jobs
 from ..api.registry import parse_spec
 from ..aws.clients import call
 from ..aws.errors import error_message, is_not_found
@@ -73,7 +73,7 @@ class ModelController:
                 requeue_after=ctx.runtime.config.poll_interval_seconds if waiting else None,
             )
         request = build_create_model_request(spec, "", resolved, ctx.owner.tag_map())
-        digest = planner.spec_hash(request)
+        digest = model_fingerprint(request)
         client = ctx.client()
         revisions = list(ctx.status.get("revisions") or [])
         current = planner.current_revision(revisions, digest)
@@ -83,7 +83,7 @@ class ModelController:
             current = None
         if current is None:
             current = await self.create_revision(ctx, client, spec, request, digest, revisions)
-            if current["specHash"] != digest:
+            if current["fingerprint"] != digest:
                 return Plan(health=Health.reconciling("Adopted", "adopted model differs from the spec; creating a revision"),
                             requeue_after=0)
             revisions = list(ctx.status.get("revisions") or [])
@@ -128,7 +128,7 @@ class ModelController:
                 raise
             arn = (await describe_model(client, name))["ModelArn"]
             await adopt_or_refuse(ctx, client, arn, "model", name, adopt=False)
-        return await self.record(ctx, revisions, {"modelName": name, "modelArn": arn, "specHash": digest})
+        return await self.record(ctx, revisions, {"modelName": name, "modelArn": arn, "fingerprint": digest})
 
     async def record(self, ctx: ObjectContext, revisions: list[dict], revision: dict) -> dict:
         revision = {**revision, "generation": ctx.generation, "createdAt": now_iso()}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from typing import Any
 
@@ -13,12 +11,6 @@ from .common import Event, Plan, console_url
 
 # A failed or stopped TrainingJob never produces artifacts: only a spec change can help.
 FINAL_JOB_FAILURES = ("Failed", "Stopped")
-
-
-def spec_hash(create_request: dict[str, Any]) -> str:
-    """A digest of CreateModel's request without the name: equal digests make the same model."""
-    content = {key: value for key, value in create_request.items() if key != "ModelName"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Health:
@@ -63,7 +55,7 @@ def next_revision_name(base: str, revisions: list[dict]) -> str:
 
 def current_revision(revisions: list[dict], digest: str) -> dict | None:
     """The recorded revision made from this spec, if any (a reverted spec finds its old revision)."""
-    return next((revision for revision in reversed(revisions) if revision.get("specHash") == digest), None)
+    return next((revision for revision in reversed(revisions) if revision.get("fingerprint") == digest), None)
 
 
 def model_status(revisions: list[dict], current: dict, region: str) -> dict[str, Any]:
@@ -125,5 +117,5 @@ def adopted_revision(description: dict, create_request: dict, digest: str) -> di
     return {
         "modelName": description["ModelName"],
         "modelArn": description["ModelArn"],
-        "specHash": digest if covers(description, wanted) else "adopted",
+        "fingerprint": digest if covers(description, wanted) else "adopted",
     }
