@@ -161,8 +161,10 @@ def main() -> int:
         run_kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
         run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         run_kubectl(kubeconfig, "create", "namespace", NAMESPACE)
+        config = workdir / "operator.yaml"
+        config.write_text("strictStatus: true\n")
         operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
-                                   poll_interval=1).start()
+                                   config, poll_interval=1).start()
         emulator.control.set_faults(rate=args.fault_rate, kinds=["throttle", "5xx"], seed=args.seed)
         killer = Killer(operator, args.kills, rng)
         killer.start()

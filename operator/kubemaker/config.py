@@ -56,6 +56,11 @@ class OperatorConfig(BaseModel):
     peering: str | None = Field(
         default=None, description="kopf peering object name, for more than one replica (standby)."
     )
+    strict_status: bool = Field(
+        default=False, alias="strictStatus",
+        description="Refuse to write status fields the CRD does not declare (the API server would prune "
+        "them); a check for development and tests.",
+    )
     default_namespace_policy: NamespacePolicy = Field(default_factory=NamespacePolicy, alias="defaultNamespacePolicy")
     namespace_policies: dict[str, NamespacePolicy] = Field(default_factory=dict, alias="namespacePolicies")
 

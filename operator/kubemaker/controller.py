@@ -22,7 +22,7 @@ import kopf
 import kubernetes
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .api.registry import InvalidSpec
+from .api.registry import InvalidSpec, undeclared_status_fields
 from .aws.errors import ErrorKind, classify, error_code, error_message
 from .aws.ownership import Owner
 from .conditions import STALLED, Health, build_conditions, condition, is_true
@@ -95,6 +95,10 @@ class ObjectContext:
 
     async def write_status(self, fields: dict) -> None:
         """Writes status fields now (e.g. the create-pending marker before a create call)."""
+        if self.runtime.config.strict_status:
+            undeclared = undeclared_status_fields(self.kind, {k: v for k, v in fields.items() if v is not None})
+            if undeclared:
+                raise RuntimeError(f"status fields missing from the {self.kind} schema: {', '.join(undeclared)}")
         await self.runtime.patch_status(self.plural, self.namespace, self.name, fields)
         self.body.setdefault("status", {}).update(fields)
 

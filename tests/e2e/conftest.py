@@ -37,6 +37,7 @@ def operator(kubeconfig, emulator, crds, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("operator")
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump({
+        "strictStatus": True,
         "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]},
         "namespacePolicies": {
             TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],

@@ -96,3 +96,11 @@ def test_config_refuses_unknown_keys(tmp_path):
     path.write_text("regoin: eu-west-1\n")
     with pytest.raises(ValueError, match="regoin"):
         load_config(path)
+
+
+def test_undeclared_status_fields_are_found_at_any_depth():
+    from kubemaker.api.registry import undeclared_status_fields
+
+    assert undeclared_status_fields("Model", {"modelName": "m", "revisions": [{"modelName": "m", "fingerprint": "f"}]}) == []
+    assert undeclared_status_fields("Model", {"revisions": [{"modelName": "m", "specHash": "x"}], "bogus": 1}) == [
+        "status.revisions.specHash", "status.bogus"]

@@ -1,10 +1,12 @@
 """The kinds the operator serves, and the entry points controllers use to read specs and write status."""
 
+import typing
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kubemaker.api.base import unwrap_optional
 from kubemaker.api.common import KindInfo
 from kubemaker.api.endpoint import ENDPOINT
 from kubemaker.api.model import MODEL
@@ -59,3 +61,29 @@ def _describe(error: ValidationError) -> str:
         path = ".".join(str(part) for part in ("spec", *detail["loc"]))
         problems.append(f"{path}: {detail['msg']}")
     return "; ".join(problems)
+
+
+def undeclared_status_fields(kind: str, status: Mapping[str, Any]) -> list[str]:
+    """Paths in `status` that the kind's status schema does not declare: the API server would prune
+    them silently, losing what the operator meant to remember."""
+    return _undeclared(kind_info(kind).status_model, status, "status")
+
+
+def _undeclared(model_type: type[BaseModel], data: Mapping[str, Any], path: str) -> list[str]:
+    found = []
+    for key, value in data.items():
+        field = model_type.model_fields.get(key)
+        if field is None:
+            found.append(f"{path}.{key}")
+            continue
+        target = unwrap_optional(field.annotation)
+        if typing.get_origin(target) is list:
+            target = unwrap_optional(typing.get_args(target)[0])
+            items = value if isinstance(value, list) else []
+        else:
+            items = [value]
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            for item in items:
+                if isinstance(item, Mapping):
+                    found += _undeclared(target, item, f"{path}.{key}")
+    return found
