@@ -4,6 +4,7 @@ reason, and a cancelled run deleting what its step created."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,8 +20,9 @@ def step(kubeconfig: str, manifest: str, namespace: str, *args: str) -> subproce
     return subprocess.Popen(
         [sys.executable, "-m", "kubemaker.kfp", "--manifest", manifest, "--namespace", namespace,
          "--poll-seconds", "0.3", "--timeout-seconds", "90", *args],
-        env={"KUBECONFIG": kubeconfig, "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        # A pipeline step has no AWS credentials: only the operator talks to AWS.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "KUBECONFIG": kubeconfig},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import lupa.lua51 as lupa
 import pytest
 import yaml
 
 from kubemaker.api.registry import KINDS
 from tests.conftest import REPO_ROOT
-
-lupa = pytest.importorskip("lupa.lua51")
 
 HEALTH_DIR = REPO_ROOT / "argocd" / "health" / "sagemaker.kubemaker.io"
 # Every kind must show each of these, from objects captured in a real run (argocd/capture.py).

@@ -25,6 +25,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: kubemaker
 {{- end }}
 
+{{/* Our kinds' plurals, for RBAC; tests/unit/test_chart.py keeps it equal to the operator's kinds. */}}
+{{- define "kubemaker.plurals" -}}
+trainingjobs hyperparametertuningjobs models endpoints transformjobs pipelines pipelineexecutions
+{{- end }}
+
 {{- define "kubemaker.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "kubemaker.fullname" .) .Values.serviceAccount.name }}
