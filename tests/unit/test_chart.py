@@ -147,6 +147,17 @@ def test_rendered_configuration_is_accepted_by_the_operator(helm):
     assert defaults.namespaces == [] and defaults.endpoint_url is None and defaults.peering is None
 
 
+# Operator settings the chart deliberately does not offer.
+NOT_IN_CHART = {"strictStatus": "a development check of the operator's own status writes"}
+
+
+def test_chart_offers_every_operator_setting(helm):
+    values = {"aws": {"endpointUrl": "https://example.com"}, "peering": {"enabled": True}}
+    rendered = set(rendered_config(render(helm, values)))
+    settings = {field.alias or name for name, field in OperatorConfig.model_fields.items()}
+    assert rendered == settings - set(NOT_IN_CHART), "a setting of kubemaker.config is missing from the chart"
+
+
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(helm):
     objects = render(helm)
     manager = rules_by_resource(one(objects, "ClusterRole", "kubemaker-manager"))
