@@ -42,9 +42,10 @@ INVENTORY = {
     "endpoint": ("list_endpoints", "Endpoints", "EndpointArn", lambda s: s["EndpointStatus"] != "Deleting"),
     "pipeline": ("list_pipelines", "PipelineSummaries", "PipelineArn", lambda s: True),
 }
-# Kinds whose SageMaker object is one per Kubernetes object (Models may have revisions; an
-# endpoint's configs are counted with the endpoint).
-ONE_PER_OBJECT = {"training-job", "transform-job", "tuning-job", "endpoint", "pipeline"}
+# The one SageMaker object each kind makes (Models may have revisions, Endpoints several configs,
+# and a tuning job's training jobs carry its tags).
+ONE_PER_OBJECT = {"TrainingJob": "training-job", "TransformJob": "transform-job",
+                  "HyperParameterTuningJob": "tuning-job", "Endpoint": "endpoint", "Pipeline": "pipeline"}
 
 
 def example_documents() -> list[dict]:
@@ -209,10 +210,10 @@ def main() -> int:
         uids_deleted = {i["metadata"]["uid"] for i in deleted}
         duplicates = []
         for uid, item in uids_live.items():
-            for kind in ONE_PER_OBJECT:
-                owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
-                if len(owned) > 1:
-                    duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
+            kind = ONE_PER_OBJECT.get(item["kind"])
+            owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
+            if len(owned) > 1:
+                duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
         orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
         stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
         report = {

@@ -394,8 +394,14 @@ def test_delete_removes_scaling_then_the_endpoint_then_its_configs(stubbed):
     sagemaker.add_client_error("describe_endpoint", *NOT_FOUND)
     autoscaling.add_client_error("delete_scaling_policy", "ObjectNotFoundException", "No scaling policy found")
     autoscaling.add_client_error("deregister_scalable_target", "ObjectNotFoundException", "No scalable target found")
-    sagemaker.add_response("delete_endpoint_config", {}, {"EndpointConfigName": "fraud-1"})
-    sagemaker.add_response("delete_endpoint_config", {}, {"EndpointConfigName": "fraud-2"})
+    # A config no status recorded (its create's answer was lost) is found by name and our tags.
+    sagemaker.add_response("list_endpoint_configs", {"EndpointConfigs": [
+        {"EndpointConfigName": name, "EndpointConfigArn": f"{ARN}:endpoint-config/{name}", "CreationTime": NOW}
+        for name in ("fraud-1", "fraud-3", "fraud-other")]}, {"NameContains": "fraud"})
+    sagemaker.add_response("list_tags", {"Tags": owner_tags("Endpoint")}, {"ResourceArn": f"{ARN}:endpoint-config/fraud-3"})
+    sagemaker.add_response("list_tags", {"Tags": []}, {"ResourceArn": f"{ARN}:endpoint-config/fraud-other"})
+    for name in ("fraud-1", "fraud-2", "fraud-3"):
+        sagemaker.add_response("delete_endpoint_config", {}, {"EndpointConfigName": name})
     assert asyncio.run(controller(stubbed).finalize(ctx)) is None
 
 

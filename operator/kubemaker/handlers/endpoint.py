@@ -184,10 +184,8 @@ class EndpointController:
         if ctx.spec.get("deletionPolicy") == "Retain":
             self.tracker.untrack(ctx.region, ctx.namespace, name)
             return None
-        if not ctx.status.get("endpointArn") and not ctx.status.get("createPending") and not ctx.status.get(
-            "pendingEndpointConfigName"
-        ):
-            return None  # never created anything
+        # No shortcut on what status recorded: a create whose answer was lost (a crash, a 5xx
+        # after SageMaker acted) leaves objects only their names and our tags can find.
         client = ctx.client()
         endpoint = await describe_or_none(client, "describe_endpoint", EndpointName=name)
         if endpoint is not None:
@@ -203,10 +201,7 @@ class EndpointController:
                 ctx.event(Event("Normal", "Deleting", f"deleting SageMaker endpoint {name}"))
             return f"waiting for endpoint {name} to be deleted"
         await self.remove_autoscaling(ctx, name)
-        status = ctx.status
-        configs = [status.get("endpointConfigName"), status.get("pendingEndpointConfigName"),
-                   *(status.get("failedEndpointConfigNames") or [])]
-        for config in dict.fromkeys(found for found in configs if found):
+        for config in await self.our_configs(ctx, client, name):
             try:
                 await call(client, "delete_endpoint_config", EndpointConfigName=config)
             except Exception as error:
@@ -216,6 +211,26 @@ class EndpointController:
         for ref in endpoint_references(ctx.body):
             ctx.runtime.wakeups.wake(("Model", ctx.namespace, ref))  # their old revisions may now be unused
         return None
+
+    async def our_configs(self, ctx: ObjectContext, client, name: str) -> list[str]:
+        """The configs status records, and any other config named after the endpoint that carries
+        our tags (made by a pass whose status write never happened)."""
+        status = ctx.status
+        recorded = [status.get("endpointConfigName"), status.get("pendingEndpointConfigName"),
+                    *(status.get("failedEndpointConfigNames") or [])]
+        configs = [config for config in recorded if config]
+        listing = {"NameContains": name}
+        while True:
+            page = await call(client, "list_endpoint_configs", **listing)
+            for summary in page.get("EndpointConfigs", []):
+                config = summary["EndpointConfigName"]
+                if config not in configs and config.startswith(f"{name}-") and owned_by(
+                    await tags_of(client, summary["EndpointConfigArn"]), ctx.owner
+                ):
+                    configs.append(config)
+            if not page.get("NextToken"):
+                return list(dict.fromkeys(configs))
+            listing["NextToken"] = page["NextToken"]
 
     async def remove_autoscaling(self, ctx: ObjectContext, name: str) -> None:
         """Our policies and scalable targets, before the endpoint goes."""
