@@ -207,7 +207,8 @@ def main() -> int:
         remaining = objects(kubeconfig)
         inventory = sagemaker_inventory(emulator)
         uids_live = {i["metadata"]["uid"]: i for i in remaining}
-        uids_deleted = {i["metadata"]["uid"] for i in deleted}
+        # Retain leaves SageMaker objects behind on purpose: only Delete objects can orphan.
+        uids_deleted = {i["metadata"]["uid"] for i in deleted if i["spec"].get("deletionPolicy") != "Retain"}
         duplicates = []
         for uid, item in uids_live.items():
             kind = ONE_PER_OBJECT.get(item["kind"])
@@ -220,6 +221,7 @@ def main() -> int:
             "objects_handled": len(docs),
             "updates": "endpoint weights swapped, model revisions",
             "deleted": len(deleted),
+            "deleted_with_retain": len(deleted) - len(uids_deleted),
             "faults_injected": emulator.control.call_counts()["faults"],
             "operator_restarts": killer.restarts,
             "converged": len(docs) - len(set(pending)),
