@@ -26,6 +26,18 @@ from .tracker import Tracker
 FINALIZER = f"{API_GROUP}/cleanup"
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keeps no last-handled copy of the spec: our handlers are level-based and never read diffs,
+    and a copy in an annotation would fail on large specs (annotations are limited to 256 KiB in
+    all, and kubectl's last-applied copy is there already)."""
+
+    def fetch(self, *, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        return None
+
+
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     training_tracker = runtime.trackers.setdefault("TrainingJob", Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST))
@@ -52,9 +64,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=API_GROUP, key="last-handled-configuration"
-        )
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.posting.reporting_component = "kubemaker"
         settings.posting.level = logging.WARNING  # only explicit Events, not every log line
         settings.watching.server_timeout = 300

@@ -174,6 +174,9 @@ class ConfigMapTracker:
                         log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error.reason)
                         continue
                     version = None  # deleted: the Pipelines report it
+                except Exception as error:  # e.g. the API server restarting: this loop must outlive it
+                    log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error)
+                    continue
                 if version != self.versions.get((namespace, name)):
                     for key in list(readers):
                         self.runtime.wakeups.wake(key)
