@@ -3,7 +3,8 @@
 Instead of describing every running job every interval (thousands of calls a minute at scale), a
 tracker lists what SageMaker modified since its watermark and wakes only the objects whose
 SageMaker counterpart changed; they then describe just that one. A slower full listing catches
-anything a watermark could miss (clock skew, eventual consistency).
+anything a watermark could miss (clock skew, eventual consistency) and objects deleted outside the
+operator, which leave the listing without a modification time to notice.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class Tracker:
         else:
             params = {"LastModifiedTimeAfter": group.watermark}
         newest = None
+        listed = set()
         async for summary in self._list(group, params):
+            listed.add(summary[self.shape.name_key])
             modified = summary.get("LastModifiedTime")
             if modified is None:
                 continue
@@ -101,6 +104,11 @@ class Tracker:
             tracked = group.objects.get(summary[self.shape.name_key])
             if tracked is not None and modified > tracked.last_modified:
                 self.runtime.wakeups.wake(tracked.key)
+        if full:
+            # Deleted behind the operator's back: gone from the listing without a modification.
+            for name, tracked in list(group.objects.items()):
+                if name not in listed:
+                    self.runtime.wakeups.wake(tracked.key)
         if newest is not None and newest - WATERMARK_OVERLAP > group.watermark:
             group.watermark = newest - WATERMARK_OVERLAP
         if full:

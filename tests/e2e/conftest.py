@@ -38,6 +38,7 @@ def operator(kubeconfig, emulator, crds, tmp_path_factory):
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump({
         "strictStatus": True,
+        "resyncIntervalSeconds": 10,  # drift tests wait for the slow look
         "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]},
         "namespacePolicies": {
             TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],

@@ -102,6 +102,9 @@ class ModelController:
             # Endpoints read the revision from our status: write it before waking them.
             await ctx.write_status(plan.status)
             self.wake_endpoints(ctx, endpoints)
+        if plan.requeue_after is None:
+            # Nothing lists models by modification time: a slow look notices one deleted outside.
+            plan.requeue_after = ctx.runtime.config.resync_interval_seconds
         return plan
 
     async def create_revision(
