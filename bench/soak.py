@@ -13,19 +13,16 @@ import copy
 import json
 import random
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import yaml
 
-from kubemaker.devenv.controlplane import LocalControlPlane
 from kubemaker.devenv.kubectl import run_kubectl
 from kubemaker.devenv.operatorprocess import OperatorProcess
-from kubemaker.emulator.process import start_emulator
+from world import REPO, World, local_world
 
-REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "soak"
 REFERENCE_KEYS = {"modelRef", "trainingJobRef", "pipelineRef", "configMapKeyRef", "ref"}
 UID_TAG = "kubemaker.io/uid"
@@ -153,91 +150,80 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    workdir = Path(tempfile.mkdtemp(prefix="kubemaker-soak-"))
-    control_plane = LocalControlPlane(workdir / "controlplane").start()
-    emulator = start_emulator(profile="fast", log_path=workdir / "emulator.log")
-    operator = None
-    try:
-        kubeconfig = str(control_plane.kubeconfig_path)
-        run_kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
-        run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        run_kubectl(kubeconfig, "create", "namespace", NAMESPACE)
-        config = workdir / "operator.yaml"
-        config.write_text("strictStatus: true\n")
-        operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
-                                   config, poll_interval=1).start()
-        emulator.control.set_faults(rate=args.fault_rate, kinds=["throttle", "5xx"], seed=args.seed)
-        killer = Killer(operator, args.kills, rng)
-        killer.start()
+    with local_world("kubemaker-soak-", poll_interval=1, config={"strictStatus": True}) as world:
+        return soak(args, rng, world)
 
-        docs = [doc for r in range(args.rounds) for doc in round_documents(r)]
-        run_kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
-        pending = wait_settled(kubeconfig, args.timeout)
 
-        # Updates: shift endpoint traffic, give models a new revision.
-        for item in objects(kubeconfig):
-            if item["kind"] == "Endpoint" and len(item["spec"]["productionVariants"]) > 1:
-                variants = item["spec"]["productionVariants"]
-                weights = [v.get("initialVariantWeight", 1) for v in variants][::-1]
-                patch = [{"op": "replace", "path": f"/spec/productionVariants/{i}/initialVariantWeight", "value": w}
-                         for i, w in enumerate(weights)]
-                run_kubectl(kubeconfig, "patch", "endpoint.sagemaker.kubemaker.io", item["metadata"]["name"],
-                            "-n", NAMESPACE, "--type=json", "-p", json.dumps(patch))
-            if item["kind"] == "Model" and "primaryContainer" in item["spec"]:
-                run_kubectl(kubeconfig, "patch", "model.sagemaker.kubemaker.io", item["metadata"]["name"], "-n",
-                            NAMESPACE, "--type=merge", "-p",
-                            json.dumps({"spec": {"primaryContainer": {"environment": {"SOAK": "2"}}}}))
-        pending += wait_settled(kubeconfig, args.timeout)
+def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
+    kubeconfig, emulator, operator = world.kubeconfig, world.emulator, world.operator
+    run_kubectl(kubeconfig, "create", "namespace", NAMESPACE)
+    emulator.control.set_faults(rate=args.fault_rate, kinds=["throttle", "5xx"], seed=args.seed)
+    killer = Killer(operator, args.kills, rng)
+    killer.start()
 
-        # Deletes: every object of the even rounds.
-        live = objects(kubeconfig)
-        deleted = [i for i in live if int(i["metadata"]["name"].rsplit("-r", 1)[1]) % 2 == 0]
-        for item in deleted:
-            run_kubectl(kubeconfig, "delete", f"{item['kind'].lower()}.sagemaker.kubemaker.io",
-                        item["metadata"]["name"], "-n", NAMESPACE, "--wait=false")
-        deadline = time.monotonic() + args.timeout
-        deleted_names = {i["metadata"]["name"] for i in deleted}
-        while {i["metadata"]["name"] for i in objects(kubeconfig)} & deleted_names and time.monotonic() < deadline:
-            time.sleep(3)
-        killer.done.set()
-        killer.join()
-        emulator.control.clear_faults()
+    docs = [doc for r in range(args.rounds) for doc in round_documents(r)]
+    run_kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    pending = wait_settled(kubeconfig, args.timeout)
+
+    # Updates: shift endpoint traffic, give models a new revision.
+    for item in objects(kubeconfig):
+        if item["kind"] == "Endpoint" and len(item["spec"]["productionVariants"]) > 1:
+            variants = item["spec"]["productionVariants"]
+            weights = [v.get("initialVariantWeight", 1) for v in variants][::-1]
+            patch = [{"op": "replace", "path": f"/spec/productionVariants/{i}/initialVariantWeight", "value": w}
+                     for i, w in enumerate(weights)]
+            run_kubectl(kubeconfig, "patch", "endpoint.sagemaker.kubemaker.io", item["metadata"]["name"],
+                        "-n", NAMESPACE, "--type=json", "-p", json.dumps(patch))
+        if item["kind"] == "Model" and "primaryContainer" in item["spec"]:
+            run_kubectl(kubeconfig, "patch", "model.sagemaker.kubemaker.io", item["metadata"]["name"], "-n",
+                        NAMESPACE, "--type=merge", "-p",
+                        json.dumps({"spec": {"primaryContainer": {"environment": {"SOAK": "2"}}}}))
+    pending += wait_settled(kubeconfig, args.timeout)
+
+    # Deletes: every object of the even rounds.
+    live = objects(kubeconfig)
+    deleted = [i for i in live if int(i["metadata"]["name"].rsplit("-r", 1)[1]) % 2 == 0]
+    for item in deleted:
+        run_kubectl(kubeconfig, "delete", f"{item['kind'].lower()}.sagemaker.kubemaker.io",
+                    item["metadata"]["name"], "-n", NAMESPACE, "--wait=false")
+    deadline = time.monotonic() + args.timeout
+    deleted_names = {i["metadata"]["name"] for i in deleted}
+    while {i["metadata"]["name"] for i in objects(kubeconfig)} & deleted_names and time.monotonic() < deadline:
         time.sleep(3)
+    killer.done.set()
+    killer.join()
+    emulator.control.clear_faults()
+    time.sleep(3)
 
-        remaining = objects(kubeconfig)
-        inventory = sagemaker_inventory(emulator)
-        uids_live = {i["metadata"]["uid"]: i for i in remaining}
-        # Retain leaves SageMaker objects behind on purpose: only Delete objects can orphan.
-        uids_deleted = {i["metadata"]["uid"] for i in deleted if i["spec"].get("deletionPolicy") != "Retain"}
-        duplicates = []
-        for uid, item in uids_live.items():
-            kind = ONE_PER_OBJECT.get(item["kind"])
-            owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
-            if len(owned) > 1:
-                duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
-        orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
-        stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
-        report = {
-            "objects_handled": len(docs),
-            "updates": "endpoint weights swapped, model revisions",
-            "deleted": len(deleted),
-            "deleted_with_retain": len(deleted) - len(uids_deleted),
-            "faults_injected": emulator.control.call_counts()["faults"],
-            "operator_restarts": killer.restarts,
-            "converged": len(docs) - len(set(pending)),
-            "not_converged": sorted(set(pending)),
-            "deletes_not_finished": stuck,
-            "duplicates": duplicates,
-            "orphans": orphans,
-            "operator_peak_rss_mib": round(max(killer.peak_rss_mib, peak_rss(operator.process.pid)), 1),
-        }
-        print(json.dumps(report, indent=2))
-        return 0 if not (duplicates or orphans or pending or stuck) else 1
-    finally:
-        if operator:
-            operator.stop()
-        emulator.stop()
-        control_plane.stop()
+    remaining = objects(kubeconfig)
+    inventory = sagemaker_inventory(emulator)
+    uids_live = {i["metadata"]["uid"]: i for i in remaining}
+    # Retain leaves SageMaker objects behind on purpose: only Delete objects can orphan.
+    uids_deleted = {i["metadata"]["uid"] for i in deleted if i["spec"].get("deletionPolicy") != "Retain"}
+    duplicates = []
+    for uid, item in uids_live.items():
+        kind = ONE_PER_OBJECT.get(item["kind"])
+        owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
+        if len(owned) > 1:
+            duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
+    orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
+    stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
+    report = {
+        "objects_handled": len(docs),
+        "updates": "endpoint weights swapped, model revisions",
+        "deleted": len(deleted),
+        "deleted_with_retain": len(deleted) - len(uids_deleted),
+        "faults_injected": emulator.control.call_counts()["faults"],
+        "operator_restarts": killer.restarts,
+        "converged": len(docs) - len(set(pending)),
+        "not_converged": sorted(set(pending)),
+        "deletes_not_finished": stuck,
+        "duplicates": duplicates,
+        "orphans": orphans,
+        "operator_peak_rss_mib": round(max(killer.peak_rss_mib, peak_rss(operator.process.pid)), 1),
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if not (duplicates or orphans or pending or stuck) else 1
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import platform
 import re
 import ssl
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -31,11 +30,8 @@ import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
 from kubemaker.devenv.controlplane import LocalControlPlane
-from kubemaker.devenv.kubectl import run_kubectl
-from kubemaker.devenv.operatorprocess import OperatorProcess
-from kubemaker.emulator.process import start_emulator
+from world import REPO, local_world
 
-REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "default"
 
 
@@ -155,101 +151,91 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=5.0)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="kubemaker-bench-"))
-    control_plane = LocalControlPlane(workdir / "controlplane").start()
-    emulator = start_emulator(profile="fast", log_path=workdir / "emulator.log")
-    operator = None
-    watch = None
-    try:
-        kubeconfig = str(control_plane.kubeconfig_path)
-        run_kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
-        run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
-                                   poll_interval=args.poll_interval).start()
-        kubernetes.config.load_kube_config(kubeconfig)
-        custom_objects = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient())
-        watch = StatusWatch(custom_objects)
-        if args.throttle:
-            emulator.control.set_faults(rate=args.throttle, kinds=["throttle"], seed=1)
+    with local_world("kubemaker-bench-", args.poll_interval) as world:
+        control_plane, emulator, operator = world.control_plane, world.emulator, world.operator
+        kubeconfig = world.kubeconfig
+        watch = None
+        try:
+            kubernetes.config.load_kube_config(kubeconfig)
+            custom_objects = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient())
+            watch = StatusWatch(custom_objects)
+            if args.throttle:
+                emulator.control.set_faults(rate=args.throttle, kinds=["throttle"], seed=1)
 
-        # Phase 1: the whole life of N jobs.
-        names = [f"life-{i:05d}" for i in range(args.jobs)]
-        emulator.control.reset_call_counts()
-        writes_before = apiserver_writes(control_plane)
-        started = time.monotonic()
-        create_seconds = create_all(custom_objects, names)
-        all_created = wait_until(lambda: all("created" in watch.first_seen.get(n, {}) for n in names),
-                                 1800, "all jobs created in SageMaker")
-        all_ready = wait_until(lambda: all("ready" in watch.first_seen.get(n, {}) for n in names),
-                               1800, "all jobs Ready")
-        time.sleep(2)
-        life_calls = sagemaker_calls(emulator)
-        writes_after = apiserver_writes(control_plane)
-        latencies = []
-        for name in names:
-            for transition in watch.transitions.get(name, []):
-                seen = watch.first_seen.get(name, {}).get(transition["status"])
-                if seen and transition.get("startTime"):
-                    changed = datetime.datetime.fromisoformat(transition["startTime"]).timestamp()
-                    latencies.append(max(0.0, seen - changed))
-        writes = {key: writes_after.get(key, 0) - writes_before.get(key, 0) for key in writes_after}
-        operator_writes = {key: value for key, value in writes.items() if value and key != "trainingjobs"}
+            # Phase 1: the whole life of N jobs.
+            names = [f"life-{i:05d}" for i in range(args.jobs)]
+            emulator.control.reset_call_counts()
+            writes_before = apiserver_writes(control_plane)
+            started = time.monotonic()
+            create_seconds = create_all(custom_objects, names)
+            all_created = wait_until(lambda: all("created" in watch.first_seen.get(n, {}) for n in names),
+                                     1800, "all jobs created in SageMaker")
+            all_ready = wait_until(lambda: all("ready" in watch.first_seen.get(n, {}) for n in names),
+                                   1800, "all jobs Ready")
+            time.sleep(2)
+            life_calls = sagemaker_calls(emulator)
+            writes_after = apiserver_writes(control_plane)
+            latencies = []
+            for name in names:
+                for transition in watch.transitions.get(name, []):
+                    seen = watch.first_seen.get(name, {}).get(transition["status"])
+                    if seen and transition.get("startTime"):
+                        changed = datetime.datetime.fromisoformat(transition["startTime"]).timestamp()
+                        latencies.append(max(0.0, seen - changed))
+            writes = {key: writes_after.get(key, 0) - writes_before.get(key, 0) for key in writes_after}
+            operator_writes = {key: value for key, value in writes.items() if value and key != "trainingjobs"}
 
-        # Phase 2: N jobs running, nothing changing.
-        emulator.control.set_timings(training_training=24 * 3600)
-        steady_names = [f"steady-{i:05d}" for i in range(args.jobs)]
-        create_all(custom_objects, steady_names)
-        wait_until(lambda: all(watch.first_seen.get(n, {}).get("Training") for n in steady_names),
-                   1800, "all steady jobs Training")
-        time.sleep(args.poll_interval * 2)
-        emulator.control.reset_call_counts()
-        cpu_before, _ = process_footprint(operator.process.pid)
-        time.sleep(args.steady_minutes * 60)
-        steady = sagemaker_calls(emulator)
-        cpu_after, peak_rss = process_footprint(operator.process.pid)
-        faults = emulator.control.call_counts()["faults"]
+            # Phase 2: N jobs running, nothing changing.
+            emulator.control.set_timings(training_training=24 * 3600)
+            steady_names = [f"steady-{i:05d}" for i in range(args.jobs)]
+            create_all(custom_objects, steady_names)
+            wait_until(lambda: all(watch.first_seen.get(n, {}).get("Training") for n in steady_names),
+                       1800, "all steady jobs Training")
+            time.sleep(args.poll_interval * 2)
+            emulator.control.reset_call_counts()
+            cpu_before, _ = process_footprint(operator.process.pid)
+            time.sleep(args.steady_minutes * 60)
+            steady = sagemaker_calls(emulator)
+            cpu_after, peak_rss = process_footprint(operator.process.pid)
+            faults = emulator.control.call_counts()["faults"]
 
-        record = {
-            "benchmark": "trainingjobs",
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, python {platform.python_version()}",
-            "jobs": args.jobs,
-            "throttle_rate": args.throttle,
-            "poll_interval_seconds": args.poll_interval,
-            "create_api_seconds": round(create_seconds, 2),
-            "created_per_second": round(args.jobs / (all_created - started), 1),
-            "ready_per_second": round(args.jobs / (all_ready - started), 1),
-            "status_latency_p50_seconds": percentile(latencies, 0.5),
-            "status_latency_p99_seconds": percentile(latencies, 0.99),
-            "sagemaker_calls_per_job": {op: round(n / args.jobs, 2) for op, n in sorted(life_calls.items())},
-            "kubernetes_writes_per_job": {k: round(v / args.jobs, 2) for k, v in sorted(operator_writes.items())},
-            "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
-            "steady_calls_by_operation": steady,
-            "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
-            "operator_peak_rss_mib": round(peak_rss, 1),
-            "faults_injected_in_steady_phase": faults,
-        }
-        print(json.dumps(record, indent=2))
-        results = REPO / "bench" / "results"
-        results.mkdir(exist_ok=True)
-        (results / f"trainingjobs-{args.jobs}-{int(args.throttle * 100)}.json").write_text(json.dumps(record, indent=2))
-        with open(REPO / "docs" / "benchmarks.md", "a") as table:
-            table.write(
-                f"| {record['date'][:10]} | {args.jobs} | {int(args.throttle * 100)}% | {record['created_per_second']} | "
-                f"{record['ready_per_second']} | {record['status_latency_p50_seconds']} / "
-                f"{record['status_latency_p99_seconds']} | "
-                f"{sum(record['sagemaker_calls_per_job'].values()):.1f} | "
-                f"{sum(record['kubernetes_writes_per_job'].values()):.1f} | {record['steady_calls_per_minute']} | "
-                f"{record['operator_peak_rss_mib']} |\n"
-            )
-        return 0
-    finally:
-        if watch:
-            watch.stop()
-        if operator:
-            operator.stop()
-        emulator.stop()
-        control_plane.stop()
+            record = {
+                "benchmark": "trainingjobs",
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, python {platform.python_version()}",
+                "jobs": args.jobs,
+                "throttle_rate": args.throttle,
+                "poll_interval_seconds": args.poll_interval,
+                "create_api_seconds": round(create_seconds, 2),
+                "created_per_second": round(args.jobs / (all_created - started), 1),
+                "ready_per_second": round(args.jobs / (all_ready - started), 1),
+                "status_latency_p50_seconds": percentile(latencies, 0.5),
+                "status_latency_p99_seconds": percentile(latencies, 0.99),
+                "sagemaker_calls_per_job": {op: round(n / args.jobs, 2) for op, n in sorted(life_calls.items())},
+                "kubernetes_writes_per_job": {k: round(v / args.jobs, 2) for k, v in sorted(operator_writes.items())},
+                "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
+                "steady_calls_by_operation": steady,
+                "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
+                "operator_peak_rss_mib": round(peak_rss, 1),
+                "faults_injected_in_steady_phase": faults,
+            }
+            print(json.dumps(record, indent=2))
+            results = REPO / "bench" / "results"
+            results.mkdir(exist_ok=True)
+            (results / f"trainingjobs-{args.jobs}-{int(args.throttle * 100)}.json").write_text(json.dumps(record, indent=2))
+            with open(REPO / "docs" / "benchmarks.md", "a") as table:
+                table.write(
+                    f"| {record['date'][:10]} | {args.jobs} | {int(args.throttle * 100)}% | {record['created_per_second']} | "
+                    f"{record['ready_per_second']} | {record['status_latency_p50_seconds']} / "
+                    f"{record['status_latency_p99_seconds']} | "
+                    f"{sum(record['sagemaker_calls_per_job'].values()):.1f} | "
+                    f"{sum(record['kubernetes_writes_per_job'].values()):.1f} | {record['steady_calls_per_minute']} | "
+                    f"{record['operator_peak_rss_mib']} |\n"
+                )
+            return 0
+        finally:
+            if watch:
+                watch.stop()
 
 
 if __name__ == "__main__":

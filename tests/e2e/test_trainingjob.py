@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.e2e.helpers import apply, condition, events_for, get, wait_for
 

@@ -1,0 +1,52 @@
+"""The local world a benchmark runs in: its own control plane, emulator (fast timings) and operator."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from kubemaker.devenv.controlplane import LocalControlPlane
+from kubemaker.devenv.kubectl import run_kubectl
+from kubemaker.devenv.operatorprocess import OperatorProcess
+from kubemaker.emulator.process import EmulatorProcess, start_emulator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class World:
+    workdir: Path
+    control_plane: LocalControlPlane
+    emulator: EmulatorProcess
+    operator: OperatorProcess
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.control_plane.kubeconfig_path)
+
+
+@contextlib.contextmanager
+def local_world(prefix: str, poll_interval: float, config: dict | None = None) -> Iterator[World]:
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    control_plane = LocalControlPlane(workdir / "controlplane").start()
+    emulator = start_emulator(profile="fast", log_path=workdir / "emulator.log")
+    operator = None
+    try:
+        kubeconfig = str(control_plane.kubeconfig_path)
+        run_kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
+        run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        config_path = workdir / "operator.yaml"
+        config_path.write_text(yaml.safe_dump(config or {}))
+        operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
+                                   config_path, poll_interval=poll_interval).start()
+        yield World(workdir, control_plane, emulator, operator)
+    finally:
+        if operator:
+            operator.stop()
+        emulator.stop()
+        control_plane.stop()
