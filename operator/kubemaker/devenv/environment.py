@@ -121,7 +121,8 @@ def up(profile: str = "demo", region: str = "us-east-1", kubeconfig: str | None 
 
 def start_operator(state: DevState) -> DevState:
     """Runs `kubemaker run` detached against this environment (once); `down` stops it too."""
-    if pid_alive(state.pids.get("operator", 0) or 0):
+    running = state.pids.get("operator")
+    if running and pid_alive(running):  # never pid 0: kill(0, 0) asks about our own process group
         return state
     log_dir = Path(state.log_dir)
     with open(log_dir / "operator.log", "ab") as log:
