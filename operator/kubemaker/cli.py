@@ -88,7 +88,7 @@ def demo(args: argparse.Namespace) -> int:
     from .devenv.demo import run_demo
 
     try:
-        return run_demo(args.timeout, args.kubeconfig)
+        return run_demo(args.timeout, args.kubeconfig, args.profile)
     except ControlPlaneError as error:
         print(f"kubemaker demo: {error}", file=sys.stderr)
         return 1
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser("demo", help="run everything locally and apply examples/ (no cluster, no AWS)")
     demo_parser.add_argument("--timeout", type=float, default=900, help="seconds to watch before giving up")
     demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
+    demo_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
     demo_parser.set_defaults(handler=demo)
 
     dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")

@@ -34,10 +34,11 @@ def settled(item: dict) -> bool:
     return current and (ready or stalled)
 
 
-def run_demo(timeout_seconds: float, kubeconfig: str | None = None, out=sys.stdout) -> int:
+def run_demo(timeout_seconds: float, kubeconfig: str | None = None, profile: str = "demo", out=sys.stdout) -> int:
+    """Returns 0 once everything settled, 1 when the timeout came first."""
     where = f"the cluster of {kubeconfig}" if kubeconfig else "the local control plane"
-    print(f"Starting the SageMaker emulator (demo timings) and using {where}...", file=out, flush=True)
-    state = environment.up(profile="demo", kubeconfig=kubeconfig)
+    print(f"Starting the SageMaker emulator ({profile} timings) and using {where}...", file=out, flush=True)
+    state = environment.up(profile=profile, kubeconfig=kubeconfig)
     kubectl(state, "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     kubectl(state, "wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=kubemaker",
             check=False)
@@ -49,6 +50,7 @@ def run_demo(timeout_seconds: float, kubeconfig: str | None = None, out=sys.stdo
 
     deadline = time.monotonic() + timeout_seconds
     shown = ""
+    settled_all = False
     while True:
         table = kubectl(state, "get", "sagemaker", "-n", DEMO_NAMESPACE, check=False).stdout
         if table != shown:
@@ -57,6 +59,7 @@ def run_demo(timeout_seconds: float, kubeconfig: str | None = None, out=sys.stdo
             shown = table
         items = json.loads(kubectl(state, "get", "sagemaker", "-n", DEMO_NAMESPACE, "-o", "json").stdout)["items"]
         if items and all(settled(item) for item in items):
+            settled_all = True
             break
         if time.monotonic() > deadline:
             print(f"Not everything settled within {timeout_seconds:.0f}s; see the operator log.", file=out)
@@ -68,4 +71,4 @@ def run_demo(timeout_seconds: float, kubeconfig: str | None = None, out=sys.stdo
     print(f"  kubectl describe sagemaker -n {DEMO_NAMESPACE}", file=out)
     print(f"  kubemaker logs trainingjob/<name> -n {DEMO_NAMESPACE}", file=out)
     print("Stop it all with: kubemaker dev down", file=out)
-    return 0
+    return 0 if settled_all else 1
