@@ -26,6 +26,10 @@ def kubectl(state: environment.DevState, *args: str, check: bool = True) -> subp
     return run_kubectl(state.kubeconfig, *args, check=check)
 
 
+def without_age(table: str) -> list[str]:
+    return [line.rsplit(None, 1)[0] if line.strip() else "" for line in table.splitlines()]
+
+
 def settled(item: dict) -> bool:
     conditions = {c.get("type"): c for c in (item.get("status") or {}).get("conditions") or []}
     current = (item.get("status") or {}).get("observedGeneration") == item["metadata"].get("generation")
@@ -53,7 +57,8 @@ def run_demo(timeout_seconds: float, kubeconfig: str | None = None, profile: str
     settled_all = False
     while True:
         table = kubectl(state, "get", "sagemaker", "-n", DEMO_NAMESPACE, check=False).stdout
-        if table != shown:
+        # The AGE column changes every second: only a change of anything else is news.
+        if without_age(table) != without_age(shown):
             print(f"\n$ kubectl get sagemaker -n {DEMO_NAMESPACE}   ({time.strftime('%H:%M:%S')})", file=out)
             print(table, file=out, flush=True)
             shown = table
