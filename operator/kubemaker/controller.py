@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 import logging
 import time
 from dataclasses import dataclass
@@ -30,7 +31,11 @@ from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_o
 from .reconcile.common import Event, Plan
 from .runtime import Runtime
 
-MAX_BACKOFF_SECONDS = 300
+# Under sustained faults botocore's retry quota runs dry and errors reach us directly, so this
+# backoff is what paces retries: long enough to relieve SageMaker, short enough to converge soon
+# after the faults stop. Jitter keeps objects that failed together from retrying together.
+MAX_BACKOFF_SECONDS = 60
+BACKOFF_JITTER = 0.2
 
 
 class Stall(Exception):
@@ -203,6 +208,7 @@ async def run_object_loop(
                 if transient:
                     failures += 1
                     delay = min(runtime.config.poll_interval_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
+                    delay *= random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
                 else:
                     failures = 0
                     delay = plan.requeue_after
