@@ -104,3 +104,32 @@ def test_undeclared_status_fields_are_found_at_any_depth():
     assert undeclared_status_fields("Model", {"modelName": "m", "revisions": [{"modelName": "m", "fingerprint": "f"}]}) == []
     assert undeclared_status_fields("Model", {"revisions": [{"modelName": "m", "specHash": "x"}], "bogus": 1}) == [
         "status.revisions.specHash", "status.bogus"]
+
+
+def test_call_retries_transient_faults_but_not_refusals(monkeypatch):
+    import asyncio
+
+    from kubemaker.aws import clients
+
+    class Flaky:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def describe_thing(self, **params):
+            self.calls += 1
+            if self.errors:
+                raise self.errors.pop(0)
+            return {"ok": params}
+
+    monkeypatch.setattr(clients, "CALL_BACKOFF_SECONDS", 0.001)
+    flaky = Flaky([client_error("ThrottlingException", "Rate exceeded"), client_error("InternalFailure", "", 500)])
+    assert asyncio.run(clients.call(flaky, "describe_thing", Name="x")) == {"ok": {"Name": "x"}}
+    assert flaky.calls == 3
+    refused = Flaky([client_error("ValidationException", "bad")])
+    with pytest.raises(ClientError):
+        asyncio.run(clients.call(refused, "describe_thing"))
+    assert refused.calls == 1
+    always = Flaky([client_error("ThrottlingException", "Rate exceeded")] * 10)
+    with pytest.raises(ClientError):
+        asyncio.run(clients.call(always, "describe_thing"))
+    assert always.calls == clients.CALL_ATTEMPTS

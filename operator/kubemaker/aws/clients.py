@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,14 @@ import boto3
 import botocore.config
 
 from .. import metrics
+from .errors import is_retryable
 from ..config import OperatorConfig
 
 USER_AGENT = "kubemaker/0.1"
 MAX_ATTEMPTS = 8
+CALL_ATTEMPTS = 5
+CALL_BACKOFF_SECONDS = 0.2
+CALL_BACKOFF_CAP_SECONDS = 5.0
 # Credentials are renewed this long before they expire, so no call carries a dying token.
 CREDENTIAL_MARGIN = datetime.timedelta(minutes=5)
 
@@ -92,6 +97,18 @@ def _now() -> datetime.datetime:
 
 
 async def call(client: Any, operation: str, **params: Any) -> dict:
-    """Runs one boto3 call off the event loop: a blocking call in a coroutine would stall every
-    watch and handler of the operator."""
+    """Runs one boto3 call off the event loop (a blocking call in a coroutine would stall every
+    watch and handler of the operator), retrying transient faults.
+
+    botocore retries too, but its retry quota runs dry under sustained faults and then every
+    throttle reaches the caller: without this, one fault in a pass of several calls would restart
+    the whole reconciliation, and a pass would rarely get through."""
+    for attempt in range(1, CALL_ATTEMPTS):
+        try:
+            return await asyncio.to_thread(getattr(client, operation), **params)
+        except Exception as error:
+            if not is_retryable(error):
+                raise
+            await asyncio.sleep(min(CALL_BACKOFF_SECONDS * 2 ** (attempt - 1), CALL_BACKOFF_CAP_SECONDS)
+                                * random.uniform(0.5, 1.5))
     return await asyncio.to_thread(getattr(client, operation), **params)

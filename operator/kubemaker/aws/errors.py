@@ -55,3 +55,11 @@ def classify(error: BaseException) -> ErrorKind:
 
 def is_not_found(error: BaseException) -> bool:
     return classify(error) is ErrorKind.NOT_FOUND
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A fault worth repeating the same call for: throttling, 5xx, a dropped connection. Anything
+    else (a refusal, a bug, a bad parameter) would only fail again."""
+    if isinstance(error, TRANSPORT_ERRORS):
+        return True
+    return isinstance(error, ClientError) and classify(error) is ErrorKind.TRANSIENT
