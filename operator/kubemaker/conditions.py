@@ -6,6 +6,10 @@ import datetime
 from dataclasses import dataclass
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+# SageMaker's refusals quote the values they refuse (a hundred 2500-character hyperparameters, say):
+# in full, a message outgrew the condition schema's 32768 characters, the status write was refused
+# and the object never showed why. The head names the request, the tail the constraint broken.
+MAX_MESSAGE_LENGTH = 4096
 
 
 def now_iso() -> str:
@@ -33,6 +37,14 @@ class Health:
         return cls(STALLED, reason, message)
 
 
+def shortened(message: str) -> str:
+    """`message`, its middle left out when it is longer than MAX_MESSAGE_LENGTH."""
+    if len(message) <= MAX_MESSAGE_LENGTH:
+        return message
+    keep = (MAX_MESSAGE_LENGTH - 64) // 2  # 64: room for the marker
+    return f"{message[:keep]} ... [{len(message) - 2 * keep} characters left out] ... {message[-keep:]}"
+
+
 def build_conditions(health: Health, generation: int, previous: list[dict] | None, now: str | None = None) -> list[dict]:
     """Ready always; Reconciling or Stalled only while True, as kstatus reads "abnormal-true"
     conditions. lastTransitionTime moves only when a condition's status flips."""
@@ -45,7 +57,7 @@ def build_conditions(health: Health, generation: int, previous: list[dict] | Non
             "type": condition_type,
             "status": status,
             "reason": health.reason,
-            "message": health.message,
+            "message": shortened(health.message),
             "lastTransitionTime": old.get("lastTransitionTime", now) if old.get("status") == status else now,
             "observedGeneration": generation,
         }

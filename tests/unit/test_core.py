@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from kubemaker.aws.errors import ErrorKind, classify
 from kubemaker.aws.ownership import Owner, describe_owner, owned_by
-from kubemaker.conditions import Health, build_conditions
+from kubemaker.conditions import MAX_MESSAGE_LENGTH, Health, build_conditions
 from kubemaker.config import load_config
 from kubemaker.names import derived_name, revision_name
 
@@ -41,6 +41,14 @@ def test_conditions_keep_transition_time_until_status_flips():
     done = build_conditions(Health.ready("Completed", "done"), 2, second, now="t3")
     assert done == [{"type": "Ready", "status": "True", "reason": "Completed", "message": "done",
                      "lastTransitionTime": "t3", "observedGeneration": 2}]
+
+
+def test_a_long_message_keeps_its_head_and_tail_within_the_limit():
+    message = "SageMaker refused the request: Value '" + "x" * 100_000 + "' must have length <= 2500"
+    shortened = build_conditions(Health.stalled("ValidationException", message), 1, None)[1]["message"]
+    assert len(shortened) <= MAX_MESSAGE_LENGTH
+    assert shortened.startswith("SageMaker refused the request") and shortened.endswith("must have length <= 2500")
+    assert "characters left out" in shortened
 
 
 def client_error(code: str, message: str = "", status: int = 400) -> ClientError:
