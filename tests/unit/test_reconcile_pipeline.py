@@ -90,3 +90,14 @@ def test_in_sync_is_ready_with_arn_and_latest_execution():
 def test_a_pipeline_being_deleted_is_not_ready():
     plan = planner.plan_observed(description(PipelineStatus="Deleting"), request(), DEFINITION, None, "us-east-1")
     assert plan.health.state == RECONCILING and plan.health.reason == "Deleting"
+
+
+def test_a_definition_nested_too_deeply_to_parse_is_invalid_not_a_crash():
+    with pytest.raises(planner.InvalidDefinition, match="nested too deeply"):
+        planner.definition_document("[" * 100_000 + "]" * 100_000, "ConfigMap etl key definition.json")
+
+
+def test_a_definition_over_sagemakers_limit_says_where_a_larger_one_goes():
+    planner.require_sendable("x" * planner.MAX_DEFINITION_LENGTH, "spec.pipelineDefinition")
+    with pytest.raises(planner.InvalidDefinition, match="at most 1048576: store it in S3"):
+        planner.require_sendable("x" * (planner.MAX_DEFINITION_LENGTH + 1), "spec.pipelineDefinition")

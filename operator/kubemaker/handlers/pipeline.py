@@ -10,7 +10,7 @@ import logging
 
 import kubernetes
 
-from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request
+from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request, inline_definition
 from ..api.registry import parse_spec
 from ..aws.clients import call
 from ..conditions import now_iso
@@ -98,8 +98,11 @@ class PipelineController:
     async def desired_definition(self, ctx: ObjectContext, spec: PipelineSpec, configmap_text: str | None) -> dict:
         if configmap_text is not None:
             ref = spec.pipelineDefinitionFrom.configMapKeyRef
-            return planner.definition_document(configmap_text, f"ConfigMap {ref.name} key {ref.key}")
+            source = f"ConfigMap {ref.name} key {ref.key}"
+            planner.require_sendable(configmap_text, source)
+            return planner.definition_document(configmap_text, source)
         if spec.pipelineDefinition is not None:
+            planner.require_sendable(inline_definition(spec), "spec.pipelineDefinition")
             return planner.definition_document(spec.pipelineDefinition, "spec.pipelineDefinition")
         location = spec.pipelineDefinitionS3Location
         version = {"VersionId": location.versionId} if location.versionId else {}

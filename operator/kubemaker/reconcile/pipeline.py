@@ -9,7 +9,7 @@ from typing import Any
 from ..api.base import from_wire
 from ..api.pipeline import PipelineStatus
 from ..api.registry import dump_status
-from ..api.shapes import PipelineExecutionSummary
+from ..api.shapes import PipelineDefinition, PipelineExecutionSummary
 from ..conditions import Health
 from .common import Plan, console_url, update_plan
 
@@ -19,8 +19,21 @@ from .common import Plan, console_url, update_plan
 NOT_COMPARED = ("PipelineName", "PipelineDefinition", "PipelineDefinitionS3Location", "PipelineVersionAliases")
 
 
+# SageMaker's PipelineDefinition limit, from the service model.
+MAX_DEFINITION_LENGTH = next(c.max_length for c in PipelineDefinition.__metadata__ if hasattr(c, "max_length"))
+
+
 class InvalidDefinition(ValueError):
-    """A pipeline definition that is not a JSON object."""
+    """A pipeline definition that is not a JSON object, or one SageMaker cannot take."""
+
+
+def require_sendable(text: str, source: str) -> None:
+    """Refuses a definition SageMaker would refuse for its length, saying where a larger one goes."""
+    if len(text) > MAX_DEFINITION_LENGTH:
+        raise InvalidDefinition(
+            f"the pipeline definition in {source} is {len(text)} characters as JSON; SageMaker takes at most "
+            f"{MAX_DEFINITION_LENGTH}: store it in S3 and give spec.pipelineDefinitionS3Location instead"
+        )
 
 
 def definition_document(definition: dict[str, Any] | str, source: str) -> dict[str, Any]:
@@ -31,6 +44,8 @@ def definition_document(definition: dict[str, Any] | str, source: str) -> dict[s
         document = json.loads(definition)
     except ValueError as error:
         raise InvalidDefinition(f"the pipeline definition in {source} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidDefinition(f"the pipeline definition in {source} is nested too deeply to parse") from None
     if not isinstance(document, dict):
         raise InvalidDefinition(f"the pipeline definition in {source} must be a JSON object")
     return document
@@ -43,7 +58,7 @@ def out_of_sync(update_request: dict[str, Any], desired_definition: dict[str, An
     if desired_definition is not None:
         try:
             current = json.loads(description.get("PipelineDefinition") or "null")
-        except ValueError:
+        except (ValueError, RecursionError):
             current = None
         if current != desired_definition:
             changed.append("PipelineDefinition")

@@ -36,6 +36,8 @@ def parse_definition(text: str) -> dict[str, Any]:
         definition = json.loads(text)
     except ValueError as error:
         raise validation_error(f"Invalid pipeline definition: not valid JSON ({error.msg}).") from None
+    except RecursionError:
+        raise validation_error("Invalid pipeline definition: JSON nested too deeply.") from None
     if not isinstance(definition, dict) or not isinstance(definition.get("Steps"), list):
         raise validation_error("Invalid pipeline definition: it must be a JSON object with a Steps list.")
     names: set[str] = set()
