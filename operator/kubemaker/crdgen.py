@@ -23,6 +23,7 @@ from pydantic.types import StringConstraints
 from kubemaker import API_GROUP, API_VERSION
 from kubemaker.api.common import KindInfo
 from kubemaker.api.registry import KINDS
+from kubemaker.aws.ownership import OWNERSHIP_TAG_KEYS
 
 CATEGORY = "sagemaker"
 
@@ -207,9 +208,20 @@ def _immutability_rules(kind: KindInfo, spec_schema: dict[str, Any]) -> None:
     spec_schema.setdefault("x-kubernetes-validations", []).extend(rules)
 
 
+def _room_for_ownership_tags(spec_schema: dict[str, Any]) -> None:
+    """SageMaker counts the ownership tags the operator adds against its limit on a create request's
+    Tags: with the whole limit offered, the API server took a spec SageMaker then refused."""
+    tags = spec_schema["properties"].get("tags")
+    if tags and "maxItems" in tags:
+        tags["maxItems"] -= len(OWNERSHIP_TAG_KEYS)
+        tags["description"] += (f" At most {tags['maxItems']}: the operator adds its {len(OWNERSHIP_TAG_KEYS)} "
+                                "ownership tags.")
+
+
 def crd(kind: KindInfo) -> dict[str, Any]:
     spec_schema = object_schema(kind.spec_model)
     _immutability_rules(kind, spec_schema)
+    _room_for_ownership_tags(spec_schema)
     status_schema = object_schema(kind.status_model)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

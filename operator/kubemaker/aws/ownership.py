@@ -12,6 +12,7 @@ NAMESPACE_TAG = "kubemaker.io/namespace"
 NAME_TAG = "kubemaker.io/name"
 UID_TAG = "kubemaker.io/uid"
 KIND_TAG = "kubemaker.io/kind"
+OWNERSHIP_TAG_KEYS = (KIND_TAG, NAMESPACE_TAG, NAME_TAG, UID_TAG)
 
 
 @dataclass(frozen=True)
