@@ -29,7 +29,12 @@ FINALIZER = f"{API_GROUP}/cleanup"
 class NoDiffBase(kopf.DiffBaseStorage):
     """Keeps no last-handled copy of the spec: our handlers are level-based and never read diffs,
     and a copy in an annotation would fail on large specs (annotations are limited to 256 KiB in
-    all, and kubectl's last-applied copy is there already)."""
+    all, and kubectl's last-applied copy is there already). Nor does it build the essence kopf
+    would diff against it: a deep copy of the whole object on every watch event, which profiling
+    showed as a sixth of the operator's event handling at 1000 objects."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
 
     def fetch(self, *, body: kopf.Body) -> None:
         return None

@@ -27,7 +27,6 @@ NOW = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
 UID = "6f1c1a52-7d5e-4a57-9d1b-2b8f0c6a9e01"  # a real uid's shape: ClientRequestTokens need 32+ characters
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1"
-NOT_FOUND = ("ValidationException", "Could not find requested job with name x")
 OWNED = {"Tags": [{"Key": "kubemaker.io/uid", "Value": UID}]}
 OWNERSHIP_TAGS = [
     {"Key": "kubemaker.io/kind", "Value": None},
@@ -92,7 +91,6 @@ def test_transform_create_runs_the_referenced_models_revision(stubbed):
     ctx = context(stubbed, "TransformJob", "transformjobs", TRANSFORM_SPEC)
     name = derived_name("team", "job", UID)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
-    sagemaker.add_client_error("describe_transform_job", *NOT_FOUND, expected_params={"TransformJobName": name})
     sagemaker.add_response("create_transform_job", {"TransformJobArn": transform_description(name)["TransformJobArn"]},
                            expected_params={
                                "TransformJobName": name,
@@ -115,7 +113,6 @@ def test_transform_create_runs_the_referenced_models_revision(stubbed):
 def test_transform_waits_for_a_model_that_is_not_ready_without_calling_create(stubbed):
     objects(stubbed, models__scorer={"metadata": {"generation": 1}, "status": {}})
     ctx = context(stubbed, "TransformJob", "transformjobs", TRANSFORM_SPEC)
-    stubbed.aws.stubbers["sagemaker"].add_client_error("describe_transform_job", *NOT_FOUND)
     plan = asyncio.run(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)).reconcile(ctx))
     assert plan.health.reason == "WaitingForModel" and plan.requeue_after
     assert stubbed.status_patches == []
@@ -178,7 +175,6 @@ def test_tuning_create_with_a_warm_start_parent_object(stubbed):
     name = derived_name("team", "job", UID, 32)
     assert len(name) <= 32
     sagemaker = stubbed.aws.stubbers["sagemaker"]
-    sagemaker.add_client_error("describe_hyper_parameter_tuning_job", *NOT_FOUND)
     sagemaker.add_response(
         "create_hyper_parameter_tuning_job",
         {"HyperParameterTuningJobArn": tuning_description(name)["HyperParameterTuningJobArn"]},
@@ -212,7 +208,6 @@ def test_tuning_with_a_refused_role_creates_nothing(stubbed):
     spec = {**TUNING_SPEC, "warmStartConfig": None,
             "trainingJobDefinition": {**TUNING_SPEC["trainingJobDefinition"], "roleArn": "arn:aws:iam::123456789012:role/Admin"}}
     ctx = context(stubbed, "HyperParameterTuningJob", "hyperparametertuningjobs", {k: v for k, v in spec.items() if v})
-    stubbed.aws.stubbers["sagemaker"].add_client_error("describe_hyper_parameter_tuning_job", *NOT_FOUND)
     with pytest.raises(Stall, match="may not use execution role"):
         asyncio.run(tuning_controller(stubbed).reconcile(ctx))
 

@@ -26,7 +26,6 @@ SPEC = {
     "hyperParameters": {"Eta": "0.1"},
     "deletionPolicy": "Delete",
 }
-NOT_FOUND = ("ValidationException", "Requested resource not found.")
 
 
 def description(name: str, state: str = "InProgress", secondary: str = "Starting") -> dict:
@@ -54,7 +53,7 @@ def test_create_sends_the_request_with_ownership_tags(stubbed):
     ctx = make_context(stubbed, "TrainingJob", "trainingjobs", dict(SPEC))
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     name = derived_name("team", "job", "0000-1111")
-    sagemaker.add_client_error("describe_training_job", *NOT_FOUND, expected_params={"TrainingJobName": name})
+    # No describe first: a derived name no status has recorded cannot exist yet.
     sagemaker.add_response(
         "create_training_job", {"TrainingJobArn": description(name)["TrainingJobArn"]},
         expected_params={
@@ -116,7 +115,6 @@ def test_someone_elses_job_is_never_taken(stubbed):
 def test_a_refused_role_calls_nothing(stubbed):
     ctx = make_context(stubbed, "TrainingJob", "trainingjobs",
                        {**SPEC, "roleArn": "arn:aws:iam::123456789012:role/Admin"})
-    stubbed.aws.stubbers["sagemaker"].add_client_error("describe_training_job", *NOT_FOUND)
     with pytest.raises(Stall, match="may not use execution role"):
         asyncio.run(controller(stubbed).reconcile(ctx))
     assert stubbed.status_patches == []

@@ -11,6 +11,11 @@ from .. import API_GROUP, API_VERSION
 from ..controller import KindController, run_finalizer, run_object_loop
 
 
+def spec_not_yet_observed(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    status = body.get("status") or {}
+    return type != "DELETED" and body.metadata.get("generation") != status.get("observedGeneration")
+
+
 def register_kind(registry: kopf.OperatorRegistry, controller: KindController) -> None:
     resource = dict(group=API_GROUP, version=API_VERSION, plural=controller.plural, registry=registry)
 
@@ -18,11 +23,11 @@ def register_kind(registry: kopf.OperatorRegistry, controller: KindController) -
     async def reconcile_loop(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any) -> None:
         await run_object_loop(controller, memo.runtime, body, stopped, logger)
 
-    @kopf.on.event(**resource, id=f"{controller.plural}-wake")
-    async def wake_on_change(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-        status = body.get("status") or {}
-        if type != "DELETED" and body.metadata.get("generation") != status.get("observedGeneration"):
-            memo.runtime.wakeups.wake((controller.kind, body.metadata.namespace, body.metadata.name))
+    # A filter, not a check inside the handler: kopf invokes a handler at a cost (a logger, a
+    # context, a task), and most watch events are our own status writes, which wake nothing.
+    @kopf.on.event(**resource, id=f"{controller.plural}-wake", when=spec_not_yet_observed)
+    async def wake_on_change(body: kopf.Body, memo: Any, **_: Any) -> None:
+        memo.runtime.wakeups.wake((controller.kind, body.metadata.namespace, body.metadata.name))
 
     @kopf.on.delete(**resource, id=f"{controller.plural}-cleanup")
     async def cleanup(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:

@@ -106,6 +106,10 @@ class JobApi:
     async def observe(self, ctx: ObjectContext, client, name: str) -> dict | None:
         """The job by its name; None when it does not exist yet. A job found before status records
         its ARN is ours after a crash mid-create, or someone else's: the tags tell."""
+        if not ctx.spec.get(self.name_field) and not ctx.status.get(self.name_field):
+            # A name derived from the object's uid, never recorded: nobody can have created it,
+            # since status records the name before any create. One call fewer per new object.
+            return None
         description = await self.describe_job(client, name)
         if description is None:
             if ctx.status.get(self.arn_field):
@@ -114,11 +118,15 @@ class JobApi:
             await require_owned(ctx, client, description[self.arn_member], f"a {self.noun} named {name}", self.name_field)
         return description
 
-    async def create_once(self, ctx: ObjectContext, client, name: str, request: dict) -> dict:
+    async def create_once(
+        self, ctx: ObjectContext, client, name: str, request: dict, recorded: dict | None = None
+    ) -> dict:
         """Creates the job; the name is recorded as create-pending before the call, so after a crash
         the next pass finds the job by name, and SageMaker's unique names turn a repeated create
-        into ResourceInUse instead of a second job."""
-        await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}, self.name_field: name})
+        into ResourceInUse instead of a second job. `recorded`: more status fields the same write
+        records, true once the job exists."""
+        await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}, self.name_field: name,
+                                **(recorded or {})})
         try:
             await call(client, self.create, **request)
         except Exception as error:

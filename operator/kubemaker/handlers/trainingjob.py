@@ -47,9 +47,8 @@ class TrainingJobController(JobController):
     async def create(self, ctx: ObjectContext, client, spec_model, name: str) -> dict:
         require_allowed_roles(ctx, ctx.spec.get("roleArn", ""))
         request = build_create_training_job_request(spec_model, name, ctx.owner.tag_map())
-        description = await API.create_once(ctx, client, name, request)
-        await ctx.write_status({"appliedUpdates": planner.applied_updatable(ctx.spec)})
-        return description
+        return await API.create_once(ctx, client, name, request,
+                                     recorded={"appliedUpdates": planner.applied_updatable(ctx.spec)})
 
     async def log_streams(self, ctx: ObjectContext, description: dict) -> list[str] | None:
         known = ctx.status.get("logStreams")
