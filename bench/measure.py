@@ -99,7 +99,8 @@ def wait_until(predicate, timeout: float, what: str) -> float:
 
 
 def apiserver_writes(control_plane: LocalControlPlane) -> dict[str, float]:
-    """Mutating requests by resource, from the API server's own metrics."""
+    """Mutating requests by verb and resource ("PATCH trainingjobs/status"), from the API server's
+    own metrics."""
     context = ssl.create_default_context(cafile=str(control_plane._ca))
     request = urllib.request.Request(f"{control_plane.server_url}/metrics",
                                      headers={"Authorization": f"Bearer {control_plane.token}"})
@@ -109,7 +110,7 @@ def apiserver_writes(control_plane: LocalControlPlane) -> dict[str, float]:
         if line.startswith("apiserver_request_total{"):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
             if labels.get("verb") in ("POST", "PUT", "PATCH", "DELETE", "CREATE", "UPDATE"):
-                key = f"{labels.get('resource')}/{labels.get('subresource') or ''}".rstrip("/")
+                key = f"{labels['verb']} {labels.get('resource')}/{labels.get('subresource') or ''}".rstrip("/")
                 writes[key] = writes.get(key, 0) + float(line.rsplit(" ", 1)[1])
     return writes
 
@@ -117,7 +118,7 @@ def apiserver_writes(control_plane: LocalControlPlane) -> dict[str, float]:
 def writes_between(before: dict[str, float], after: dict[str, float], users_resource: str) -> dict[str, float]:
     """The operator's writes: everything but the benchmark's own creates of `users_resource`."""
     delta = {key: value - before.get(key, 0) for key, value in after.items()}
-    return {key: value for key, value in delta.items() if value and key != users_resource}
+    return {key: value for key, value in delta.items() if value and key != f"POST {users_resource}"}
 
 
 def process_footprint(pid: int) -> tuple[float, float]:

@@ -5,7 +5,8 @@ Completed (the emulator's fast timings). Measured: objects/s from create to the 
 existing and to Ready; p50/p99 latency from a SageMaker state change (the transition's start time)
 to the status showing it, seen through a watch; SageMaker calls and Kubernetes writes per object.
 Phase 2 (steady state): N more jobs stay in Training; SageMaker calls per minute while nothing
-changes. Footprint: the operator's CPU seconds and peak RSS. Prints a JSON record, writes it to
+changes. Phase 3 (changes at scale): with those N jobs running, SageMaker fails a sample of them one
+at a time (10 a second); p50/p99 latency from each failure to the status showing it. Footprint: the operator's CPU seconds and peak RSS. Prints a JSON record, writes it to
 bench/results/ and adds a row to docs/benchmarks.md. It asserts nothing.
 
     .venv/bin/python bench/trainingjobs.py --jobs 100 [--throttle 0.1] [--steady-minutes 1]
@@ -27,6 +28,8 @@ from measure import (NAMESPACE, StatusWatch, apiserver_writes, base_record, cpu_
 from world import local_world
 
 PLURAL = "trainingjobs"
+CHANGED_JOBS = 100
+CHANGES_PER_SECOND = 10
 
 
 def training_job(name: str) -> dict:
@@ -45,13 +48,13 @@ def training_job(name: str) -> dict:
     }
 
 
-def transition_latencies(watch: StatusWatch, names: list[str]) -> list[float]:
+def transition_latencies(watch: StatusWatch, names: list[str], only: str | None = None) -> list[float]:
     """Seconds from each secondary-status transition SageMaker reports to the status showing it."""
     latencies = []
     for name in names:
         for transition in watch.latest.get(name, {}).get("secondaryStatusTransitions") or []:
             seen = watch.first_seen.get(name, {}).get(transition["status"])
-            if seen and transition.get("startTime"):
+            if seen and transition.get("startTime") and only in (None, transition["status"]):
                 changed = datetime.datetime.fromisoformat(transition["startTime"]).timestamp()
                 latencies.append(max(0.0, seen - changed))
     return latencies
@@ -102,7 +105,16 @@ def main() -> int:
             cpu_before, _ = process_footprint(operator.process.pid)
             time.sleep(args.steady_minutes * 60)
             steady = sagemaker_calls(emulator)
-            cpu_after, peak_rss = process_footprint(operator.process.pid)
+            cpu_after, _ = process_footprint(operator.process.pid)
+
+            # Phase 3: changes to some of N running jobs.
+            failed = steady_names[::max(1, args.jobs // CHANGED_JOBS)][:CHANGED_JOBS]
+            for name in failed:
+                emulator.control.fail_training_job(watch.latest[name]["trainingJobName"], reason="bench")
+                time.sleep(1 / CHANGES_PER_SECOND)
+            wait_until(lambda: watch.all_seen(failed, "Failed"), timeout, "the failed jobs' status")
+            change_latencies = transition_latencies(watch, failed, only="Failed")
+            _, peak_rss = process_footprint(operator.process.pid)
 
             record = {
                 **base_record("trainingjobs", args.jobs, args.throttle, args.poll_interval),
@@ -112,6 +124,8 @@ def main() -> int:
                 "cpu_seconds_create_to_ready": cpu_to_ready,
                 "status_latency_p50_seconds": percentile(latencies, 0.5),
                 "status_latency_p99_seconds": percentile(latencies, 0.99),
+                "change_latency_at_steady_n_p50_seconds": percentile(change_latencies, 0.5),
+                "change_latency_at_steady_n_p99_seconds": percentile(change_latencies, 0.99),
                 "sagemaker_calls_per_job": per_object(life_calls, args.jobs),
                 "kubernetes_writes_per_job": per_object(operator_writes, args.jobs),
                 "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
@@ -124,6 +138,7 @@ def main() -> int:
                 record["date"][:10], args.jobs, f"{int(args.throttle * 100)}%", record["created_per_second"],
                 record["ready_per_second"],
                 f"{record['status_latency_p50_seconds']} / {record['status_latency_p99_seconds']}",
+                f"{record['change_latency_at_steady_n_p50_seconds']} / {record['change_latency_at_steady_n_p99_seconds']}",
                 f"{sum(record['sagemaker_calls_per_job'].values()):.1f}",
                 f"{sum(record['kubernetes_writes_per_job'].values()):.1f}", record["steady_calls_per_minute"],
                 record["operator_peak_rss_mib"],
