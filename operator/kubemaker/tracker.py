@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import email.utils
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 # Watermarks step back this far: SageMaker may publish a change a little after its timestamp.
 WATERMARK_OVERLAP = datetime.timedelta(seconds=10)
+
+
+def answered_at(page: dict) -> datetime.datetime | None:
+    """When SageMaker answered, by its own clock (the HTTP Date header): immune to our clock's skew."""
+    date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return email.utils.parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,8 @@ class Tracker:
             params = {"LastModifiedTimeAfter": group.watermark}
         newest = None
         listed = set()
-        async for summary in self._list(group, params):
+        pages = self._list(group, params)
+        async for summary in pages:
             listed.add(summary[self.shape.name_key])
             modified = summary.get("LastModifiedTime")
             if modified is None:
@@ -109,18 +120,35 @@ class Tracker:
             for name, tracked in list(group.objects.items()):
                 if name not in listed:
                     self.runtime.wakeups.wake(tracked.key)
-        if newest is not None and newest - WATERMARK_OVERLAP > group.watermark:
-            group.watermark = newest - WATERMARK_OVERLAP
+        # Everything modified before the listing began, less the overlap, has been seen. Stepping
+        # back from the newest change instead would list the last burst of changes again at every
+        # poll while nothing changes: five pages a poll after a thousand jobs started together.
+        candidate = (pages.answered_at or newest)
+        if candidate is not None and candidate - WATERMARK_OVERLAP > group.watermark:
+            group.watermark = candidate - WATERMARK_OVERLAP
         if full:
             group.last_resync = time.monotonic()
 
-    async def _list(self, group: Group, params: dict[str, Any]):
+    def _list(self, group: Group, params: dict[str, Any]) -> "Listing":
         namespace = next(iter(group.objects.values())).namespace
         client = self.runtime.aws.client("sagemaker", namespace, group.region)
+        return Listing(client, self.shape, params)
+
+
+class Listing:
+    """The summaries of one paginated listing; records when SageMaker answered its first page."""
+
+    def __init__(self, client: Any, shape: ListShape, params: dict[str, Any]):
+        self.client, self.shape, self.params = client, shape, params
+        self.answered_at: datetime.datetime | None = None
+
+    async def __aiter__(self):
         token = None
         while True:
-            page_params = dict(params, MaxResults=PAGE_SIZE, **({"NextToken": token} if token else {}))
-            page = await call(client, self.shape.operation, **page_params)
+            page_params = dict(self.params, MaxResults=PAGE_SIZE, **({"NextToken": token} if token else {}))
+            page = await call(self.client, self.shape.operation, **page_params)
+            if self.answered_at is None:
+                self.answered_at = answered_at(page)
             for summary in page.get(self.shape.summaries_key, []):
                 yield summary
             token = page.get("NextToken")

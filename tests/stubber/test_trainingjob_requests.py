@@ -150,3 +150,23 @@ def test_profiler_change_on_a_running_job_calls_update(stubbed):
                                             "ProfilerConfig": {"S3OutputPath": "s3://bucket/profiler"}})
     plan = asyncio.run(controller(stubbed).reconcile(ctx))
     assert plan.action == "update" and plan.status["appliedUpdates"]["profilerConfig"]
+
+
+def test_tracker_watermark_follows_sagemakers_clock_so_a_quiet_poll_lists_nothing_again(stubbed):
+    tracker = Tracker(stubbed, "TrainingJob", LIST_SHAPE)
+    started = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    tracker.track("team", "us-east-1", "burst-1", ("TrainingJob", "team", "burst-1"), started, started)
+    group = next(iter(tracker.groups.values()))
+    group.watermark = started - datetime.timedelta(minutes=1)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    summary = {"TrainingJobName": "burst-1", "TrainingJobArn": description("burst-1")["TrainingJobArn"],
+               "CreationTime": started, "LastModifiedTime": started, "TrainingJobStatus": "InProgress"}
+    sagemaker.add_response(
+        "list_training_jobs",
+        {"TrainingJobSummaries": [summary],
+         "ResponseMetadata": {"HTTPHeaders": {"date": "Sun, 01 Nov 2026 12:05:00 GMT"}}},
+        expected_params={"LastModifiedTimeAfter": group.watermark, "MaxResults": 100})
+    asyncio.run(tracker.poll(group))
+
+    # Not the newest change less the overlap (11:59:50), which would list burst-1 at every poll.
+    assert group.watermark == datetime.datetime(2026, 11, 1, 12, 4, 50, tzinfo=datetime.timezone.utc)
