@@ -11,6 +11,7 @@ import pytest
 from kubemaker.api.registry import parse_spec
 from kubemaker.conditions import READY, RECONCILING, STALLED
 from kubemaker.reconcile import endpoint as planner
+from kubemaker.reconcile.common import model_in_another_region
 
 NAME = "team-fraud-0a1b2c3d"
 TAGS = {"kubemaker.io/uid": "u"}
@@ -337,3 +338,16 @@ def test_a_model_change_keeps_the_scalable_target_registered():
                 {"endpointConfigName": config_name(SCALED), "autoScaledVariants": ["blue"]}).plan()
     assert step.action == "create_endpoint_config"
     assert step.request["ProductionVariants"][0]["ModelName"] == "model-blue-r2"
+
+
+@pytest.mark.parametrize("model_spec, region, stalled", [
+    ({}, "us-east-1", False),  # the operator's default region on both sides
+    ({"region": "eu-west-1"}, "eu-west-1", False),
+    ({}, "eu-west-1", True),
+    ({"region": "eu-west-1"}, "us-east-1", True),
+])
+def test_a_model_in_another_region_stalls_instead_of_waiting(model_spec, region, stalled):
+    health = model_in_another_region("churn", {"spec": model_spec}, region, default_region="us-east-1")
+    assert (health is not None) == stalled
+    if stalled:
+        assert health.state == "Stalled" and f"reference a Model in {region}" in health.message

@@ -19,7 +19,7 @@ from ..conditions import Health
 from ..controller import ObjectContext
 from ..names import derived_name
 from ..reconcile import endpoint as planner
-from ..reconcile.common import Event, Plan
+from ..reconcile.common import Event, Plan, model_in_another_region
 from ..tracker import ListShape, Tracker
 from .common import adopt_or_refuse, describe_or_none, require_allowed_roles, tags_of
 from .model import ALREADY_EXISTS, endpoint_references
@@ -97,6 +97,9 @@ class EndpointController:
         models = {}
         for ref in sorted(referenced_models(spec)):
             model = await ctx.runtime.get_object("models", ctx.namespace, ref)
+            elsewhere = model and model_in_another_region(ref, model, ctx.region, ctx.runtime.config.region)
+            if elsewhere:
+                return Plan(health=elsewhere, events=[Event("Warning", elsewhere.reason, elsewhere.message)])
             model_name = ((model or {}).get("status") or {}).get("modelName")
             if not model_name:
                 state = "to be created" if model is None else "to create its SageMaker model"

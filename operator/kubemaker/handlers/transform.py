@@ -6,7 +6,7 @@ from ..api.registry import parse_spec
 from ..api.transform_job import build_create_transform_job_request
 from ..controller import ObjectContext
 from ..reconcile import transform as planner
-from ..reconcile.common import Plan
+from ..reconcile.common import Event, Plan, model_in_another_region
 from ..tracker import ListShape
 from .common import JobApi, JobController
 
@@ -30,7 +30,11 @@ class TransformJobController(JobController):
         if description is None:
             model = None
             if ctx.spec.get("modelRef"):
-                model = await ctx.runtime.get_object("models", ctx.namespace, ctx.spec["modelRef"]["name"])
+                ref = ctx.spec["modelRef"]["name"]
+                model = await ctx.runtime.get_object("models", ctx.namespace, ref)
+                elsewhere = model and model_in_another_region(ref, model, ctx.region, ctx.runtime.config.region)
+                if elsewhere:
+                    return Plan(health=elsewhere, events=[Event("Warning", elsewhere.reason, elsewhere.message)])
             model_name, waiting = planner.resolve_model(ctx.spec, model)
             if waiting is not None:
                 return Plan(health=waiting, requeue_after=ctx.runtime.config.poll_interval_seconds)

@@ -78,3 +78,16 @@ def is_ready(obj: dict) -> bool:
     status = obj.get("status") or {}
     ready = condition(status.get("conditions"), READY) or {}
     return ready.get("status") == "True" and status.get("observedGeneration") == obj.get("metadata", {}).get("generation")
+
+
+def model_in_another_region(ref: str, model: dict, region: str, default_region: str) -> Health | None:
+    """SageMaker uses a model only in its own region: a referenced Model object elsewhere can never
+    serve this one (CreateEndpointConfig answers "Could not find model", which reads as a wait)."""
+    model_region = (model.get("spec") or {}).get("region") or default_region
+    if model_region == region:
+        return None
+    return Health.stalled(
+        "ModelInAnotherRegion",
+        f"Model {ref} is in region {model_region} and this object in {region}: SageMaker uses a model only "
+        f"in its own region; reference a Model in {region}",
+    )
