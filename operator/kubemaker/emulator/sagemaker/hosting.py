@@ -124,6 +124,10 @@ def validate_variants(region: Region, variants: list[dict[str, Any]]) -> None:
     if duplicates:
         raise validation_error(f"Variant names must be unique; found duplicates {duplicates}.")
     for variant in variants:
+        if "ModelName" not in variant:
+            # SageMaker hosts a variant without a model only for inference components, which the
+            # emulator does not have.
+            raise validation_error(f"Variant {variant['VariantName']} must specify a ModelName.")
         if variant["ModelName"] not in region.models:
             raise model_not_found(region, variant["ModelName"])
         serverless = "ServerlessConfig" in variant
