@@ -59,3 +59,11 @@ def slowed(emulator, **phase_seconds: float):
         yield
     finally:
         emulator.control.set_timings(**{phase: before[phase] for phase in phase_seconds})
+
+
+def assert_no_hot_loop(emulator, outcomes: object = "") -> None:
+    """With everything settled, the operator's SageMaker calls stay at polling level."""
+    emulator.control.reset_call_counts()
+    time.sleep(3)
+    calls = sum(emulator.control.call_counts()["calls"].get("sagemaker", {}).values())
+    assert calls < 30, f"{calls} SageMaker calls in 3 s with nothing to do: {outcomes}"
