@@ -1,5 +1,7 @@
 """Tenancy: a namespace cannot reach another's SageMaker objects by naming them. Drift: SageMaker
-objects changed behind the operator's back are reported and repaired where the spec says so."""
+objects changed behind the operator's back are reported and repaired where the spec says so.
+References: an object whose referenced object is missing or deleted waits, creating nothing, and
+converges once it is back."""
 
 from __future__ import annotations
 
@@ -73,3 +75,37 @@ def test_a_model_waits_when_its_training_job_is_deleted(operator, emulator, kube
     assert condition(obj, "Reconciling")["status"] == "True"
     assert operator.process.poll() is None
     assert not [e for e in events_for(kubectl, namespace, "from-job") if e["reason"] == "Created"]
+
+
+def test_an_endpoint_waits_while_its_model_is_missing_or_deleted(operator, emulator, kubectl, namespace):
+    def waiting_for(state: str):
+        obj = get(kubectl, "endpoint.sagemaker.kubemaker.io", namespace, "svc")
+        reconciling = condition(obj, "Reconciling")
+        return (reconciling.get("status") == "True" and reconciling.get("reason") == "WaitingForModel"
+                and f"waiting for Model late {state}" in reconciling.get("message", "") and obj)
+
+    # The Endpoint comes first: its Model does not exist yet.
+    apply(kubectl, endpoint("svc", [variant("main", "late")]), namespace)
+    wait_for(lambda: waiting_for("to be created"), timeout=30, what="waiting for the Model to exist")
+    with slowed(emulator, training_training=30):
+        # The Model arrives but waits for its training job; then it is deleted while the Endpoint waits.
+        apply(kubectl, training_job("late-source"), namespace)
+        apply(kubectl, model("late", primaryContainer={
+            "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.0",
+            "modelDataFrom": {"trainingJobRef": {"name": "late-source"}}}), namespace)
+        wait_for(lambda: waiting_for("to create its SageMaker model"), timeout=30, what="waiting for the Model's revision")
+        kubectl("delete", "model", "late", "-n", namespace, "--timeout=60s")
+        wait_for(lambda: waiting_for("to be created"), timeout=30, what="waiting for the Model again")
+    sagemaker = emulator.client("sagemaker")
+    assert operator.process.poll() is None
+    assert not [e for e in events_for(kubectl, namespace, "svc") if e["reason"] == "Created"]
+    assert sagemaker.list_endpoints(NameContains=namespace)["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs(NameContains=namespace)["EndpointConfigs"] == []
+
+    # Re-created, the Model is Ready and the Endpoint converges on its revision.
+    apply(kubectl, model("late"), namespace)
+    revision = wait_for(lambda: ready(kubectl, "model", namespace, "late"), timeout=30, what="Model Ready")["status"]["modelName"]
+    obj = wait_for(lambda: ready(kubectl, "endpoint.sagemaker.kubemaker.io", namespace, "svc"), timeout=60,
+                   what="Endpoint Ready")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=obj["status"]["endpointConfigName"])
+    assert [v["ModelName"] for v in config["ProductionVariants"]] == [revision]
