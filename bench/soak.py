@@ -1,7 +1,8 @@
 """Soak: every example kind, many copies, under sustained SageMaker faults and repeated SIGKILLs of
 the operator; then updates and deletes. Prints what it handled and the invariants: zero duplicates
 (more than one SageMaker object for one Kubernetes object) and zero orphans (a SageMaker object left
-alive by a deleted one). Exits non-zero when an invariant is broken.
+alive by a deleted one), and the operator's own throttle, server-error and retry counters, which must
+show the faults the emulator injected. Exits non-zero when an invariant is broken.
 
     .venv/bin/python bench/soak.py [--rounds 4] [--fault-rate 0.3] [--kills 20]
 """
@@ -15,9 +16,11 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubemaker.devenv.kubectl import run_kubectl
 from kubemaker.devenv.operatorprocess import OperatorProcess
@@ -43,6 +46,8 @@ INVENTORY = {
 # and a tuning job's training jobs carry its tags).
 ONE_PER_OBJECT = {"TrainingJob": "training-job", "TransformJob": "transform-job",
                   "HyperParameterTuningJob": "tuning-job", "Endpoint": "endpoint", "Pipeline": "pipeline"}
+# The error codes of the emulator's "5xx" faults.
+SERVER_ERROR_CODES = {"InternalFailure", "ServiceUnavailable"}
 
 
 def example_documents() -> list[dict]:
@@ -105,20 +110,45 @@ def settled(item: dict) -> bool:
         conditions.get("Ready") == "True" or conditions.get("Stalled") == "True")
 
 
+def fault_counters(metrics_text: str) -> Counter:
+    """What one operator process counted of the faults: throttles, server errors, reconcile retries."""
+    counts: Counter = Counter()
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "kubemaker_aws_api_throttles_total":
+                counts["aws_throttles"] += sample.value
+            elif sample.name == "kubemaker_aws_api_errors_total" and sample.labels["code"] in SERVER_ERROR_CODES:
+                counts["aws_server_errors"] += sample.value
+            elif sample.name == "controller_runtime_reconcile_total" and sample.labels["result"] == "retry":
+                counts["reconcile_retries"] += sample.value
+    return counts
+
+
+def scrape_fault_counters(operator: OperatorProcess) -> Counter:
+    try:
+        return fault_counters(operator.metrics())
+    except OSError as error:  # a scrape that fails loses one process' counts, reported as such
+        print(f"metrics scrape failed: {error}", file=sys.stderr)
+        return Counter()
+
+
 class Killer(threading.Thread):
-    """SIGKILLs and restarts the operator at random moments, `kills` times."""
+    """SIGKILLs and restarts the operator at random moments, `kills` times. Each process' counters
+    die with it, so they are scraped just before the kill and summed."""
 
     def __init__(self, operator: OperatorProcess, kills: int, rng: random.Random):
         super().__init__(daemon=True)
         self.operator, self.kills, self.rng = operator, kills, rng
         self.restarts = 0
         self.peak_rss_mib = 0.0
+        self.counted = Counter()
         self.done = threading.Event()
 
     def run(self) -> None:
         while self.restarts < self.kills and not self.done.is_set():
             time.sleep(self.rng.uniform(1, 6))
             self.peak_rss_mib = max(self.peak_rss_mib, peak_rss(self.operator.process.pid))
+            self.counted += scrape_fault_counters(self.operator)
             self.operator.kill()
             self.operator.start()
             self.restarts += 1
@@ -193,6 +223,7 @@ def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
     killer.done.set()
     killer.join()
     emulator.control.clear_faults()
+    counted = killer.counted + scrape_fault_counters(operator)
     time.sleep(3)
 
     remaining = objects(kubeconfig)
@@ -208,12 +239,20 @@ def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
             duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
     orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
     stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
+    injected = emulator.control.call_counts()["faults"]
+    # Injected faults the operator's metrics do not show are faults a production dashboard would miss.
+    unseen = [f"{kind} faults injected, {metric} is 0" for kind, metric in (("throttle", "aws_throttles"),
+                                                                             ("5xx", "aws_server_errors"))
+              if injected.get(kind) and not counted[metric]]
     report = {
         "objects_handled": len(docs),
         "updates": "endpoint weights swapped, model revisions",
         "deleted": len(deleted),
         "deleted_with_retain": len(deleted) - len(uids_deleted),
-        "faults_injected": emulator.control.call_counts()["faults"],
+        "faults_injected": injected,
+        "operator_counted": {key: int(counted[key]) for key in ("aws_throttles", "aws_server_errors",
+                                                                "reconcile_retries")},
+        "faults_unseen_by_metrics": unseen,
         "operator_restarts": killer.restarts,
         "converged": len(docs) - len(set(pending)),
         "not_converged": sorted(set(pending)),
@@ -223,7 +262,7 @@ def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
         "operator_peak_rss_mib": round(max(killer.peak_rss_mib, peak_rss(operator.process.pid)), 1),
     }
     print(json.dumps(report, indent=2))
-    return 0 if not (duplicates or orphans or pending or stuck) else 1
+    return 0 if not (duplicates or orphans or pending or stuck or unseen) else 1
 
 
 if __name__ == "__main__":
