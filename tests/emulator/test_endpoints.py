@@ -158,6 +158,10 @@ def test_failed_creation_and_validation(sagemaker, control, unique, model):
     assert no_config.value.response["Error"]["Message"] == (
         'Could not find endpoint configuration "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/no-such-config".'
     )
+    with pytest.raises(ClientError) as no_model:
+        sagemaker.create_endpoint_config(EndpointConfigName=unique("config"), ProductionVariants=[
+            {"VariantName": "blue", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    assert no_model.value.response["Error"]["Message"] == "Variant blue must specify a ModelName."
 
 
 def test_serverless_variant_converges_its_concurrency(sagemaker, unique, model):

@@ -81,6 +81,10 @@ def test_definition_from_s3_and_invalid_definitions(emulator, sagemaker, unique)
     with pytest.raises(ClientError) as invalid:
         sagemaker.create_pipeline(PipelineName=unique("bad"), PipelineDefinition="{not json", RoleArn=ROLE_ARN, ClientRequestToken=token())
     assert invalid.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as deep:
+        sagemaker.create_pipeline(PipelineName=unique("deep"), PipelineDefinition="[" * 5000 + "]" * 5000,
+                                  RoleArn=ROLE_ARN, ClientRequestToken=token())
+    assert "nested too deeply" in deep.value.response["Error"]["Message"]
 
 
 def test_execution_runs_steps_in_order(sagemaker, unique):
