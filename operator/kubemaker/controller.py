@@ -117,9 +117,16 @@ class KindController(Protocol):
     async def finalize(self, ctx: ObjectContext) -> str | None: ...
 
 
+# Metadata no reconciliation reads, and the bulk of a small object's: managed fields, and kubectl's
+# copy of the whole spec in an annotation.
+UNREAD_METADATA = ("managedFields", "annotations")
+
+
 def snapshot(body: Any) -> dict:
     """A private copy of kopf's live body, so one pass sees one consistent object."""
-    return copy.deepcopy({key: body[key] for key in ("apiVersion", "kind", "metadata", "spec", "status") if key in body})
+    copied = {key: body[key] for key in ("apiVersion", "kind", "spec", "status") if key in body}
+    copied["metadata"] = {key: value for key, value in body["metadata"].items() if key not in UNREAD_METADATA}
+    return copy.deepcopy(copied)
 
 
 def stalled_for_generation(status: dict, generation: int) -> bool:
@@ -178,41 +185,57 @@ async def report(ctx: ObjectContext, plan: Plan) -> None:
         ctx.event(event)
 
 
+@dataclass
+class ObjectLoop:
+    """What an object's loop keeps between passes: only the status it last wrote (kopf's body may
+    lag behind it, and we are its only writer) and its failure count. A pass's context and plan
+    are dropped before the loop waits: thousands of waiting objects must not each hold a copy."""
+
+    controller: KindController
+    runtime: Runtime
+    logger: Any
+    known_status: dict | None = None
+    failures: int = 0
+
+    async def pass_once(self, body: Any) -> float | None:
+        """One pass over the object; returns how long to wait for a wakeup (None: until one comes)."""
+        ctx = ObjectContext(self.runtime, self.controller.kind, self.controller.plural, snapshot(body), self.logger)
+        if self.known_status is not None:
+            ctx.body["status"] = copy.deepcopy(self.known_status)
+        delay: float | None
+        if stalled_for_generation(ctx.status, ctx.generation):
+            delay = None  # the user must change the spec first
+        else:
+            plan, transient = await reconcile_once(self.controller, ctx)
+            try:
+                await report(ctx, plan)
+            except kubernetes.client.ApiException as error:
+                self.logger.warning("status write failed, will retry: %s", error.reason)
+                transient = True
+            self.known_status = ctx.status
+            if transient:
+                self.failures += 1
+                delay = min(self.runtime.config.poll_interval_seconds * 2 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
+                delay *= random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+            else:
+                self.failures = 0
+                delay = plan.requeue_after
+        record_object(ctx.key, ctx.status)
+        return delay
+
+
 async def run_object_loop(
     controller: KindController, runtime: Runtime, body: Any, stopped: Any, logger: Any
 ) -> None:
     key = (controller.kind, body["metadata"]["namespace"], body["metadata"]["name"])
     wake = runtime.wakeups.register(key)
-    failures = 0
-    # We are the only writer of status, and kopf's body may lag behind our last patch.
-    known_status: dict | None = None
+    loop = ObjectLoop(controller, runtime, logger)
     try:
         while not stopped:
             wake.clear()
-            ctx = ObjectContext(runtime, controller.kind, controller.plural, snapshot(body), logger)
-            if known_status is not None:
-                ctx.body["status"] = copy.deepcopy(known_status)
-            if ctx.body["metadata"].get("deletionTimestamp"):
+            if body["metadata"].get("deletionTimestamp"):
                 return
-            delay: float | None
-            if stalled_for_generation(ctx.status, ctx.generation):
-                delay = None  # the user must change the spec first
-            else:
-                plan, transient = await reconcile_once(controller, ctx)
-                try:
-                    await report(ctx, plan)
-                except kubernetes.client.ApiException as error:
-                    logger.warning("status write failed, will retry: %s", error.reason)
-                    transient = True
-                known_status = ctx.status
-                if transient:
-                    failures += 1
-                    delay = min(runtime.config.poll_interval_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
-                    delay *= random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
-                else:
-                    failures = 0
-                    delay = plan.requeue_after
-            record_object(key, ctx.status)
+            delay = await loop.pass_once(body)
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
