@@ -8,13 +8,6 @@ import sys
 from .devenv import binaries, environment
 from .devenv.controlplane import ControlPlaneError
 
-# The API server stores JSON nested up to 10000 levels (Go's limit), and a pipelineDefinition object
-# may be that deep. kopf, the Kubernetes client and the operator parse, copy and serialise it with
-# Python's recursion, which stops at 1000 frames by default: one such object made the watch fail
-# and the operator exit, again on every restart. Three frames per level (copy.deepcopy takes two);
-# at this depth a thread's 8 MiB stack still holds the C JSON parser's recursion.
-OPERATOR_RECURSION_LIMIT = 32_000
-
 
 def dev_build(_args: argparse.Namespace) -> int:
     for name, path in binaries.ensure_all_built().items():
@@ -62,7 +55,6 @@ def run_operator(args: argparse.Namespace) -> int:
     from .config import load_config
     from .operator_main import run
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), OPERATOR_RECURSION_LIMIT))
     overrides = {
         "region": args.region,
         "endpointUrl": args.endpoint_url,

@@ -37,11 +37,11 @@ class Health:
         return cls(STALLED, reason, message)
 
 
-def shortened(message: str) -> str:
-    """`message`, its middle left out when it is longer than MAX_MESSAGE_LENGTH."""
-    if len(message) <= MAX_MESSAGE_LENGTH:
+def shortened(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """`message`, its middle left out when it is longer than `limit`: the end often says which rule broke."""
+    if len(message) <= limit:
         return message
-    keep = (MAX_MESSAGE_LENGTH - 64) // 2  # 64: room for the marker
+    keep = (limit - 64) // 2  # 64: room for the marker
     return f"{message[:keep]} ... [{len(message) - 2 * keep} characters left out] ... {message[-keep:]}"
 
 

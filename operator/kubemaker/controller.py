@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .api.registry import InvalidSpec, undeclared_status_fields
 from .aws.errors import ErrorKind, classify, error_code, error_message
 from .aws.ownership import Owner
-from .conditions import STALLED, Health, build_conditions, condition, is_true
+from .conditions import STALLED, Health, build_conditions, condition, is_true, shortened
 from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
 from .reconcile.common import Event, Plan
 from .runtime import Runtime
@@ -35,6 +35,7 @@ from .runtime import Runtime
 # backoff is what paces retries: long enough to relieve SageMaker, short enough to converge soon
 # after the faults stop. Jitter keeps objects that failed together from retrying together.
 MAX_BACKOFF_SECONDS = 60
+EVENT_MESSAGE_LENGTH = 1024  # an Event is read on one line of kubectl describe
 BACKOFF_JITTER = 0.2
 
 
@@ -96,7 +97,8 @@ class ObjectContext:
         return self.runtime.aws.client(service, self.namespace, self.region)
 
     def event(self, event: Event) -> None:
-        kopf.event(self.body, type=event.type, reason=event.reason, message=event.message[:1024])
+        message = shortened(event.message, EVENT_MESSAGE_LENGTH)
+        kopf.event(self.body, type=event.type, reason=event.reason, message=message)
 
     async def write_status(self, fields: dict) -> None:
         """Writes status fields now (e.g. the create-pending marker before a create call)."""

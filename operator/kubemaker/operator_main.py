@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sys
 from typing import Any
 
 import kopf
@@ -24,6 +25,12 @@ from .runtime import WORKER_THREADS, Runtime
 from .tracker import Tracker
 
 FINALIZER = f"{API_GROUP}/cleanup"
+# The API server stores JSON nested up to 10000 levels (Go's limit), and a pipelineDefinition object
+# may be that deep. kopf, the Kubernetes client and the operator parse, copy and serialise it with
+# Python's recursion, which stops at 1000 frames by default: one such object made the watch fail
+# and the operator exit, again on every restart. Three frames per level (copy.deepcopy takes two);
+# at this depth a thread's 8 MiB stack still holds the C JSON parser's recursion.
+OPERATOR_RECURSION_LIMIT = 32_000
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -96,6 +103,7 @@ class WakeHookNoise(logging.Filter):
 
 
 def run(config: OperatorConfig, verbose: bool = False) -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), OPERATOR_RECURSION_LIMIT))
     kopf.configure(
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
