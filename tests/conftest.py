@@ -63,6 +63,15 @@ def namespace(kubectl, request) -> str:
 
 
 @pytest.fixture(scope="session")
+def helm() -> Path:
+    """The helm binary, built once from its Go module like kube-apiserver: the chart tests render with it
+    and the e2e operator runs under the RBAC it renders."""
+    from kubemaker.devenv.binaries import HELM, ensure_built
+
+    return ensure_built(HELM)
+
+
+@pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     from kubemaker.emulator.process import start_emulator
 

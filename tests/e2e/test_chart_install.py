@@ -24,14 +24,13 @@ import yaml
 from kubemaker.devenv.controlplane import LocalControlPlane, terminate
 from kubemaker.devenv.ports import free_port
 from tests.conftest import run_kubectl
+from tests.e2e.chart import permission_complaints, server_side_apply, service_account_kubeconfig
 from tests.e2e.helpers import apply, condition, events_for, get, wait_for
 from tests.e2e.test_trainingjob import training_job
-from tests.unit.test_chart import helm, one, render  # noqa: F401 (helm is a fixture)
+from tests.unit.test_chart import one, render
 
 RELEASE_NAMESPACE = "kubemaker-system"
 TEST_ROLES = "arn:aws:iam::123456789012:role/SageMaker*"
-# kopf's words when RBAC is missing something it wants; none may appear with the chart's roles.
-PERMISSION_COMPLAINTS = ("not enough permissions", "forbidden")
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +49,6 @@ def admin(cluster):
     return kubectl
 
 
-def server_side_apply(kubectl, objects: list[dict]) -> None:
-    kubectl("apply", "--server-side", "--field-manager=helm", "-f", "-",
-            input=yaml.safe_dump_all(objects))
-
-
 @pytest.fixture(scope="module")
 def chart_crds(admin, helm) -> None:
     """What `helm install` does first: the chart's crds/, applied and established, once per cluster."""
@@ -71,17 +65,6 @@ def install(kubectl, helm, values: dict) -> list[dict]:
         kubectl("create", "namespace", namespace, check=False)
     server_side_apply(kubectl, objects)
     return objects
-
-
-def service_account_kubeconfig(cluster, kubectl, account: str, path: Path) -> Path:
-    """A kubeconfig that authenticates as the chart's ServiceAccount (a TokenRequest token)."""
-    token = kubectl("create", "token", account, "-n", RELEASE_NAMESPACE, "--duration=1h").stdout.strip()
-    admin_config = yaml.safe_load(cluster.kubeconfig_path.read_text())
-    admin_config["users"] = [{"name": account, "user": {"token": token}}]
-    admin_config["contexts"][0]["context"]["user"] = account
-    path.write_text(yaml.safe_dump(admin_config))
-    path.chmod(0o600)
-    return path
 
 
 class ChartOperator:
@@ -134,7 +117,7 @@ INSTALLS = {
 
 @pytest.mark.parametrize("install_mode", list(INSTALLS))
 def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
-    install_mode, cluster, admin, helm, chart_crds, emulator, tmp_path
+    install_mode, admin, helm, chart_crds, emulator, tmp_path
 ):
     values = {
         **INSTALLS[install_mode],
@@ -148,14 +131,14 @@ def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
     }
     objects = install(admin, helm, values)
     account = one(objects, "ServiceAccount")["metadata"]["name"]
-    kubeconfig = service_account_kubeconfig(cluster, admin, account, tmp_path / "kubeconfig")
-    whoami = json.loads(run_kubectl(str(kubeconfig), "auth", "whoami", "-o", "json").stdout)
-    assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{RELEASE_NAMESPACE}:{account}"
+    login = service_account_kubeconfig(admin, account, RELEASE_NAMESPACE, tmp_path / "kubeconfig")
+    whoami = json.loads(run_kubectl(str(login.kubeconfig), "auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"]["username"] == login.username
 
     namespace = values.get("watchNamespaces", ["ml-team"])[0]
     admin("create", "namespace", namespace, check=False)
     operator = ChartOperator(objects, tmp_path, {
-        "KUBECONFIG": str(kubeconfig),
+        "KUBECONFIG": str(login.kubeconfig),
         # Credentials only: region and endpoint come from the rendered configuration.
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     })
@@ -171,7 +154,7 @@ def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
         admin("delete", "trainingjob", name, "-n", namespace, "--timeout=60s")
     finally:
         operator.stop()
-    complaints = [line for line in operator.log().splitlines() if any(c in line.lower() for c in PERMISSION_COMPLAINTS)]
+    complaints = permission_complaints(operator.log())
     assert not complaints, "the chart's RBAC lacks something the operator uses:\n" + "\n".join(complaints[:10])
 
 

@@ -19,13 +19,6 @@ GROUP = "sagemaker.kubemaker.io"
 PLURALS = {kind.plural for kind in KINDS}
 
 
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    from kubemaker.devenv.binaries import HELM, ensure_built
-
-    return ensure_built(HELM)
-
-
 def run_helm(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120)
     if check and result.returncode != 0:
