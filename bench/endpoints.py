@@ -99,8 +99,10 @@ def main() -> int:
             time.sleep(args.poll_interval * 2)
             emulator.control.reset_call_counts()
             cpu_before, _ = process_footprint(operator.process.pid)
+            steady_writes_before = apiserver_writes(world.control_plane)
             time.sleep(args.steady_minutes * 60)
             steady = sagemaker_calls(emulator)
+            steady_writes = writes_between(steady_writes_before, apiserver_writes(world.control_plane), PLURAL)
             cpu_after, peak_rss = process_footprint(operator.process.pid)
             faults = emulator.control.call_counts()["faults"]
             emulator.control.clear_faults()
@@ -119,6 +121,7 @@ def main() -> int:
                 "kubernetes_writes_per_endpoint": per_object(operator_writes, args.endpoints),
                 "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
                 "steady_calls_by_operation": steady,
+                "steady_kubernetes_writes_per_minute": round(sum(steady_writes.values()) / args.steady_minutes, 1),
                 "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
                 "operator_peak_rss_mib": round(peak_rss, 1),
                 "faults_injected": faults,

@@ -116,18 +116,20 @@ def apiserver_writes(control_plane: LocalControlPlane) -> dict[str, float]:
 
 
 def writes_between(before: dict[str, float], after: dict[str, float], users_resource: str) -> dict[str, float]:
-    """The operator's writes: everything but the benchmark's own creates of `users_resource`."""
+    """The operator's writes: everything but the benchmark's own creates of `users_resource` and the
+    API server's renewals of its own lease."""
     delta = {key: value - before.get(key, 0) for key, value in after.items()}
-    return {key: value for key, value in delta.items() if value and key != f"POST {users_resource}"}
+    return {key: value for key, value in delta.items()
+            if value and key != f"POST {users_resource}" and not key.endswith(" leases")}
 
 
-def process_footprint(pid: int) -> tuple[float, float]:
-    """CPU seconds and peak RSS (MiB) of a process, from /proc."""
+def process_footprint(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
+    """CPU seconds and peak RSS (MiB) of a process, from /proc; memory="VmRSS" for the RSS now."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])
-    peak = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if line.startswith("VmHWM:"))
-    return ticks / os.sysconf("SC_CLK_TCK"), peak / 1024
+    kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith(f"{memory}:"))
+    return ticks / os.sysconf("SC_CLK_TCK"), kib / 1024
 
 
 def cpu_seconds(world) -> dict[str, float]:
@@ -206,6 +208,8 @@ def hot_spots(stacks: Path, top: int = 20) -> str:
     total = 0
     for line in stacks.read_text().splitlines():
         frames, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # py-spy's own remarks, not a stack
         total += int(count)
         for frame in set(frames.split(";")):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)

@@ -102,10 +102,12 @@ def main() -> int:
             wait_until(lambda: watch.all_seen(steady_names, "Training"), timeout, "all steady jobs Training")
             time.sleep(args.poll_interval * 2)
             emulator.control.reset_call_counts()
-            cpu_before, _ = process_footprint(operator.process.pid)
+            cpu_before, rss_before = process_footprint(operator.process.pid, "VmRSS")
+            steady_writes_before = apiserver_writes(world.control_plane)
             time.sleep(args.steady_minutes * 60)
             steady = sagemaker_calls(emulator)
-            cpu_after, _ = process_footprint(operator.process.pid)
+            steady_writes = writes_between(steady_writes_before, apiserver_writes(world.control_plane), PLURAL)
+            cpu_after, rss_after = process_footprint(operator.process.pid, "VmRSS")
 
             # Phase 3: changes to some of N running jobs.
             failed = steady_names[::max(1, args.jobs // CHANGED_JOBS)][:CHANGED_JOBS]
@@ -130,8 +132,10 @@ def main() -> int:
                 "kubernetes_writes_per_job": per_object(operator_writes, args.jobs),
                 "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
                 "steady_calls_by_operation": steady,
+                "steady_kubernetes_writes_per_minute": round(sum(steady_writes.values()) / args.steady_minutes, 1),
                 "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
                 "operator_peak_rss_mib": round(peak_rss, 1),
+                "operator_rss_at_steady_start_and_end_mib": [round(rss_before, 1), round(rss_after, 1)],
                 "faults_injected": emulator.control.call_counts()["faults"],
             }
             save(record, "TrainingJobs", [
