@@ -1,8 +1,10 @@
 """boto3 clients per (region, assumed role), shared by every object of a namespace with that pair.
 
-botocore's adaptive retry mode does the backoff with jitter for throttling and 5xx, and slows the
-client's own send rate when SageMaker throttles, so one busy namespace cannot exhaust the account's
-request budget in a retry storm.
+Throttling and 5xx are retried with jittered exponential backoff: briefly by botocore (standard
+mode), then by `call`, which waits on the event loop. Not botocore's adaptive mode: its client-side
+rate limiter makes a blocked worker thread wait for a token, and under sustained throttling it
+fell to a fraction of a request a second while all 32 threads, which the status writes share,
+waited in it: the whole operator stopped (bench/trainingjobs.py --jobs 1000 --throttle 0.1).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .errors import is_retryable
 from ..config import OperatorConfig
 
 USER_AGENT = "kubemaker/0.1"
-MAX_ATTEMPTS = 8
+# botocore sleeps between its attempts in the worker thread: few, so threads stay free.
+MAX_ATTEMPTS = 3
 CALL_ATTEMPTS = 5
 CALL_BACKOFF_SECONDS = 0.2
 CALL_BACKOFF_CAP_SECONDS = 5.0
@@ -32,7 +35,7 @@ CREDENTIAL_MARGIN = datetime.timedelta(minutes=5)
 
 def client_config() -> botocore.config.Config:
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra=USER_AGENT,
