@@ -14,8 +14,8 @@ from .aws.clients import AwsClients
 from .config import OperatorConfig
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
-# Blocking calls (boto3, the kubernetes client) run in this many threads; the default pool
-# (cores + 4) would queue a busy operator's calls.
+# Blocking Kubernetes client calls run in this many threads (AWS calls have their own, see
+# aws.clients); the default pool (cores + 4) would queue a busy operator's status writes.
 WORKER_THREADS = 32
 
 
@@ -53,7 +53,7 @@ class Runtime:
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()
         configuration = kubernetes.client.Configuration.get_default_copy()
-        # Status writes run in the same worker threads as AWS calls: one connection each.
+        # One connection per worker thread.
         configuration.connection_pool_maxsize = WORKER_THREADS
         api_client = kubernetes.client.ApiClient(configuration)
         return cls(

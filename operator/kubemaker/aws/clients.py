@@ -10,7 +10,9 @@ waited in it: the whole operator stopped (bench/trainingjobs.py --jobs 1000 --th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
+import functools
 import random
 import threading
 from dataclasses import dataclass
@@ -29,6 +31,10 @@ MAX_ATTEMPTS = 3
 CALL_ATTEMPTS = 5
 CALL_BACKOFF_SECONDS = 0.2
 CALL_BACKOFF_CAP_SECONDS = 5.0
+# AWS calls run in threads of their own: a SageMaker slowdown (throttling, retries, timeouts) must
+# never make the Kubernetes status writes and reads in the default executor wait for a thread.
+AWS_THREADS = 32
+_aws_threads = concurrent.futures.ThreadPoolExecutor(AWS_THREADS, thread_name_prefix="aws")
 # Credentials are renewed this long before they expire, so no call carries a dying token.
 CREDENTIAL_MARGIN = datetime.timedelta(minutes=5)
 
@@ -106,12 +112,14 @@ async def call(client: Any, operation: str, **params: Any) -> dict:
     botocore retries too, but its retry quota runs dry under sustained faults and then every
     throttle reaches the caller: without this, one fault in a pass of several calls would restart
     the whole reconciliation, and a pass would rarely get through."""
+    send = functools.partial(asyncio.get_running_loop().run_in_executor, _aws_threads,
+                             functools.partial(getattr(client, operation), **params))
     for attempt in range(1, CALL_ATTEMPTS):
         try:
-            return await asyncio.to_thread(getattr(client, operation), **params)
+            return await send()
         except Exception as error:
             if not is_retryable(error):
                 raise
             await asyncio.sleep(min(CALL_BACKOFF_SECONDS * 2 ** (attempt - 1), CALL_BACKOFF_CAP_SECONDS)
                                 * random.uniform(0.5, 1.5))
-    return await asyncio.to_thread(getattr(client, operation), **params)
+    return await send()
