@@ -22,7 +22,7 @@ import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
 from measure import (NAMESPACE, StatusWatch, apiserver_writes, base_record, cpu_between, cpu_seconds, create_all,
-                     per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
+                     listed, per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
                      writes_between)
 from world import local_world
 
@@ -86,7 +86,7 @@ def main() -> int:
             emulator.control.reset_call_counts()
             writes_before = apiserver_writes(world.control_plane)
             cpu_at_start = cpu_seconds(world)
-            started = time.monotonic()
+            started, started_at = time.monotonic(), time.time()
             with profiled(operator.process.pid if args.profile else None, f"endpoints-{args.endpoints}"):
                 create_seconds = create_all(custom_objects, PLURAL, [endpoint(n) for n in names])
                 all_created = wait_until(lambda: watch.all_seen(names, "created"), timeout, "all endpoints created")
@@ -106,12 +106,16 @@ def main() -> int:
             cpu_after, peak_rss = process_footprint(operator.process.pid)
             faults = emulator.control.call_counts()["faults"]
             emulator.control.clear_faults()
-            latencies = in_service_latencies(watch, names, emulator.client("sagemaker"))
+            sagemaker = emulator.client("sagemaker")
+            latencies = in_service_latencies(watch, names, sagemaker)
+            last_sagemaker_create = max(endpoint["CreationTime"].timestamp() for endpoint in listed(
+                sagemaker, "list_endpoints", "Endpoints"))
 
             record = {
                 **base_record("endpoints", args.endpoints, args.throttle, args.poll_interval),
                 "variants_per_endpoint": len(MODELS),
                 "create_api_seconds": round(create_seconds, 2),
+                "created_in_sagemaker_per_second": round(args.endpoints / (last_sagemaker_create - started_at), 1),
                 "created_per_second": round(args.endpoints / (all_created - started), 1),
                 "ready_per_second": round(args.endpoints / (all_ready - started), 1),
                 "cpu_seconds_create_to_ready": cpu_to_ready,
@@ -127,7 +131,8 @@ def main() -> int:
                 "faults_injected": faults,
             }
             save(record, "Endpoints", [
-                record["date"][:10], args.endpoints, f"{int(args.throttle * 100)}%", record["created_per_second"],
+                record["date"][:10], args.endpoints, f"{int(args.throttle * 100)}%",
+                f"{record['created_in_sagemaker_per_second']} / {record['created_per_second']}",
                 record["ready_per_second"],
                 f"{record['status_latency_p50_seconds']} / {record['status_latency_p99_seconds']}",
                 f"{sum(record['sagemaker_calls_per_endpoint'].values()):.1f}",

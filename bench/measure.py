@@ -143,6 +143,11 @@ def cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, 
     return {name: round(after[name] - before[name], 1) for name in after}
 
 
+def listed(client, operation: str, key: str) -> list[dict]:
+    """Every summary a SageMaker List operation returns, all pages."""
+    return [item for page in client.get_paginator(operation).paginate() for item in page[key]]
+
+
 def sagemaker_calls(emulator) -> dict[str, int]:
     return emulator.control.call_counts()["calls"].get("sagemaker", {})
 

@@ -4,12 +4,14 @@ Phase 1 (life cycle): N jobs are created concurrently through the Kubernetes API
 Completed (the emulator's fast timings). Measured: objects/s from create to the SageMaker job
 existing and to Ready; p50/p99 latency from a SageMaker state change (the transition's start time)
 to the status showing it, seen through a watch; SageMaker calls and Kubernetes writes per object.
-Phase 2 (steady state): N more jobs stay in Training; SageMaker calls per minute while nothing
-changes. Phase 3 (changes at scale): with those N jobs running, SageMaker fails a sample of them one
-at a time (10 a second); p50/p99 latency from each failure to the status showing it. Footprint: the operator's CPU seconds and peak RSS. Prints a JSON record, writes it to
-bench/results/ and adds a row to docs/benchmarks.md. It asserts nothing.
+Phase 2 (steady state): N more jobs stay in Training; SageMaker calls and Kubernetes writes per
+minute while nothing changes. Phase 3 (changes at scale): with those N jobs running, SageMaker fails
+a sample of them one at a time (10 a second); p50/p99 latency from each failure to the status
+showing it. Footprint: the operator's CPU seconds, and its peak RSS with N objects (end of phase 1)
+and with 2N (the end). Prints a JSON record, writes it to bench/results/ and adds a row to
+docs/benchmarks.md. It asserts nothing.
 
-    .venv/bin/python bench/trainingjobs.py --jobs 100 [--throttle 0.1] [--steady-minutes 1]
+    .venv/bin/python bench/trainingjobs.py --jobs 100 [--throttle 0.1] [--steady-minutes 1] [--profile]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
 from measure import (NAMESPACE, StatusWatch, apiserver_writes, base_record, cpu_between, cpu_seconds, create_all,
-                     per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
+                     listed, per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
                      writes_between)
 from world import local_world
 
@@ -84,14 +86,17 @@ def main() -> int:
             emulator.control.reset_call_counts()
             writes_before = apiserver_writes(world.control_plane)
             cpu_at_start = cpu_seconds(world)
-            started = time.monotonic()
+            started, started_at = time.monotonic(), time.time()
             with profiled(operator.process.pid if args.profile else None, f"trainingjobs-{args.jobs}"):
                 create_seconds = create_all(custom_objects, PLURAL, [training_job(n) for n in names])
                 all_created = wait_until(lambda: watch.all_seen(names, "created"), timeout, "all jobs created in SageMaker")
                 all_ready = wait_until(lambda: watch.all_seen(names, "ready"), timeout, "all jobs Ready")
             cpu_to_ready = cpu_between(cpu_at_start, cpu_seconds(world))
             time.sleep(2)
+            _, peak_rss_with_n = process_footprint(operator.process.pid)
             life_calls = sagemaker_calls(emulator)
+            last_sagemaker_create = max(job["CreationTime"].timestamp() for job in listed(
+                emulator.client("sagemaker"), "list_training_jobs", "TrainingJobSummaries"))
             operator_writes = writes_between(writes_before, apiserver_writes(world.control_plane), PLURAL)
             latencies = transition_latencies(watch, names)
 
@@ -121,6 +126,7 @@ def main() -> int:
             record = {
                 **base_record("trainingjobs", args.jobs, args.throttle, args.poll_interval),
                 "create_api_seconds": round(create_seconds, 2),
+                "created_in_sagemaker_per_second": round(args.jobs / (last_sagemaker_create - started_at), 1),
                 "created_per_second": round(args.jobs / (all_created - started), 1),
                 "ready_per_second": round(args.jobs / (all_ready - started), 1),
                 "cpu_seconds_create_to_ready": cpu_to_ready,
@@ -134,18 +140,20 @@ def main() -> int:
                 "steady_calls_by_operation": steady,
                 "steady_kubernetes_writes_per_minute": round(sum(steady_writes.values()) / args.steady_minutes, 1),
                 "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
+                "operator_peak_rss_with_n_objects_mib": round(peak_rss_with_n, 1),
                 "operator_peak_rss_mib": round(peak_rss, 1),
                 "operator_rss_at_steady_start_and_end_mib": [round(rss_before, 1), round(rss_after, 1)],
                 "faults_injected": emulator.control.call_counts()["faults"],
             }
             save(record, "TrainingJobs", [
-                record["date"][:10], args.jobs, f"{int(args.throttle * 100)}%", record["created_per_second"],
+                record["date"][:10], args.jobs, f"{int(args.throttle * 100)}%",
+                f"{record['created_in_sagemaker_per_second']} / {record['created_per_second']}",
                 record["ready_per_second"],
                 f"{record['status_latency_p50_seconds']} / {record['status_latency_p99_seconds']}",
                 f"{record['change_latency_at_steady_n_p50_seconds']} / {record['change_latency_at_steady_n_p99_seconds']}",
                 f"{sum(record['sagemaker_calls_per_job'].values()):.1f}",
                 f"{sum(record['kubernetes_writes_per_job'].values()):.1f}", record["steady_calls_per_minute"],
-                record["operator_peak_rss_mib"],
+                f"{record['operator_peak_rss_with_n_objects_mib']} / {record['operator_peak_rss_mib']}",
             ])
             return 0
         finally:
