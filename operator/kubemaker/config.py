@@ -50,6 +50,10 @@ class OperatorConfig(BaseModel):
         default=600.0, gt=0, alias="resyncIntervalSeconds",
         description="How often every tracked SageMaker object is listed again, whatever changed.",
     )
+    max_concurrent_reconciles: int = Field(
+        default=64, gt=0, alias="maxConcurrentReconciles",
+        description="Reconciliation passes at once; more objects wait their turn (bounds memory in bursts).",
+    )
     log_format: Literal["text", "json"] = Field(default="text", alias="logFormat")
     liveness_port: int | None = Field(default=8080, alias="livenessPort")
     metrics_port: int | None = Field(default=9090, alias="metricsPort")

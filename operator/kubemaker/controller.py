@@ -200,7 +200,13 @@ class ObjectLoop:
     failures: int = 0
 
     async def pass_once(self, body: Any) -> float | None:
-        """One pass over the object; returns how long to wait for a wakeup (None: until one comes)."""
+        """One pass over the object; returns how long to wait for a wakeup (None: until one comes).
+        Passes take turns: thousands of objects changing together would otherwise each hold a copy
+        of themselves and their SageMaker answers while they wait for an I/O thread."""
+        async with self.runtime.reconcile_slots:
+            return await self._pass(body)
+
+    async def _pass(self, body: Any) -> float | None:
         ctx = ObjectContext(self.runtime, self.controller.kind, self.controller.plural, snapshot(body), self.logger)
         if self.known_status is not None:
             ctx.body["status"] = copy.deepcopy(self.known_status)

@@ -45,6 +45,10 @@ class Runtime:
     core: Any
     wakeups: Wakeups = field(default_factory=Wakeups)
     trackers: dict[str, Any] = field(default_factory=dict)
+    reconcile_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reconcile_slots = asyncio.Semaphore(self.config.max_concurrent_reconciles)
 
     @classmethod
     def create(cls, config: OperatorConfig) -> "Runtime":

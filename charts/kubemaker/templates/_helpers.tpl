@@ -54,6 +54,7 @@ endpointUrl: {{ . | quote }}
 namespaces: {{ .Values.watchNamespaces | toJson }}
 pollIntervalSeconds: {{ .Values.pollIntervalSeconds }}
 resyncIntervalSeconds: {{ .Values.resyncIntervalSeconds }}
+maxConcurrentReconciles: {{ .Values.maxConcurrentReconciles }}
 logFormat: {{ .Values.logFormat }}
 livenessPort: {{ .Values.livenessPort }}
 metricsPort: {{ .Values.metrics.port }}
