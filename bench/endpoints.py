@@ -21,9 +21,8 @@ import time
 import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
-from measure import (NAMESPACE, StatusWatch, apiserver_writes, base_record, cpu_between, cpu_seconds, create_all,
-                     listed, per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
-                     writes_between)
+from measure import (NAMESPACE, StatusWatch, base_record, create_all, life_cycle, listed, percentile,
+                     process_footprint, save, steady_state, table_row, wait_until)
 from world import local_world
 
 PLURAL = "endpoints"
@@ -71,7 +70,7 @@ def main() -> int:
     timeout = 600 + 2 * args.endpoints
 
     with local_world("kubemaker-bench-", args.poll_interval) as world:
-        emulator, operator = world.emulator, world.operator
+        emulator = world.emulator
         kubernetes.config.load_kube_config(world.kubeconfig)
         custom_objects = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient())
         models = StatusWatch(custom_objects, "models", "modelArn", "modelName")
@@ -83,27 +82,10 @@ def main() -> int:
                 emulator.control.set_faults(rate=args.throttle, kinds=["throttle"], seed=1)
 
             names = [f"bench-{i:05d}" for i in range(args.endpoints)]
-            emulator.control.reset_call_counts()
-            writes_before = apiserver_writes(world.control_plane)
-            cpu_at_start = cpu_seconds(world)
-            started, started_at = time.monotonic(), time.time()
-            with profiled(operator.process.pid if args.profile else None, f"endpoints-{args.endpoints}"):
-                create_seconds = create_all(custom_objects, PLURAL, [endpoint(n) for n in names])
-                all_created = wait_until(lambda: watch.all_seen(names, "created"), timeout, "all endpoints created")
-                all_ready = wait_until(lambda: watch.all_seen(names, "ready"), timeout, "all endpoints Ready")
-            cpu_to_ready = cpu_between(cpu_at_start, cpu_seconds(world))
-            time.sleep(2)
-            life_calls = sagemaker_calls(emulator)
-            operator_writes = writes_between(writes_before, apiserver_writes(world.control_plane), PLURAL)
-
+            life = life_cycle(world, custom_objects, watch, [endpoint(n) for n in names], timeout,
+                              f"endpoints-{args.endpoints}" if args.profile else None)
             time.sleep(args.poll_interval * 2)
-            emulator.control.reset_call_counts()
-            cpu_before, _ = process_footprint(operator.process.pid)
-            steady_writes_before = apiserver_writes(world.control_plane)
-            time.sleep(args.steady_minutes * 60)
-            steady = sagemaker_calls(emulator)
-            steady_writes = writes_between(steady_writes_before, apiserver_writes(world.control_plane), PLURAL)
-            cpu_after, peak_rss = process_footprint(operator.process.pid)
+            steady = steady_state(world, PLURAL, args.steady_minutes)
             faults = emulator.control.call_counts()["faults"]
             emulator.control.clear_faults()
             sagemaker = emulator.client("sagemaker")
@@ -114,31 +96,14 @@ def main() -> int:
             record = {
                 **base_record("endpoints", args.endpoints, args.throttle, args.poll_interval),
                 "variants_per_endpoint": len(MODELS),
-                "create_api_seconds": round(create_seconds, 2),
-                "created_in_sagemaker_per_second": round(args.endpoints / (last_sagemaker_create - started_at), 1),
-                "created_per_second": round(args.endpoints / (all_created - started), 1),
-                "ready_per_second": round(args.endpoints / (all_ready - started), 1),
-                "cpu_seconds_create_to_ready": cpu_to_ready,
+                **life.fields("endpoint", last_sagemaker_create),
                 "status_latency_p50_seconds": percentile(latencies, 0.5),
                 "status_latency_p99_seconds": percentile(latencies, 0.99),
-                "sagemaker_calls_per_endpoint": per_object(life_calls, args.endpoints),
-                "kubernetes_writes_per_endpoint": per_object(operator_writes, args.endpoints),
-                "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
-                "steady_calls_by_operation": steady,
-                "steady_kubernetes_writes_per_minute": round(sum(steady_writes.values()) / args.steady_minutes, 1),
-                "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
-                "operator_peak_rss_mib": round(peak_rss, 1),
+                **steady,
+                "operator_peak_rss_mib": round(process_footprint(world.operator.process.pid)[1], 1),
                 "faults_injected": faults,
             }
-            save(record, "Endpoints", [
-                record["date"][:10], args.endpoints, f"{int(args.throttle * 100)}%",
-                f"{record['created_in_sagemaker_per_second']} / {record['created_per_second']}",
-                record["ready_per_second"],
-                f"{record['status_latency_p50_seconds']} / {record['status_latency_p99_seconds']}",
-                f"{sum(record['sagemaker_calls_per_endpoint'].values()):.1f}",
-                f"{sum(record['kubernetes_writes_per_endpoint'].values()):.1f}", record["steady_calls_per_minute"],
-                record["operator_peak_rss_mib"],
-            ])
+            save(record, "Endpoints", table_row(record, "endpoint", "status_latency"))
             return 0
         finally:
             watch.stop()

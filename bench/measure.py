@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -226,3 +227,85 @@ def hot_spots(stacks: Path, top: int = 20) -> str:
         for frame, count in sorted(counts.items(), key=lambda item: -item[1])[:top]:
             lines.append(f"{100 * count / max(total, 1):5.1f}%  {frame}")
     return "\n".join(lines)
+
+
+@dataclass
+class LifeCycle:
+    """Phase 1 of a benchmark: N objects created together and run to Ready."""
+
+    objects: int
+    create_api_seconds: float
+    started: float  # wall clock, to compare with SageMaker's CreationTime
+    created_seconds: float  # until every status showed its ARN
+    ready_seconds: float
+    cpu_seconds: dict[str, float]
+    calls: dict[str, int]
+    writes: dict[str, float]
+    peak_rss: float
+
+    def fields(self, noun: str, last_sagemaker_create: float) -> dict:
+        return {
+            "create_api_seconds": round(self.create_api_seconds, 2),
+            "created_in_sagemaker_per_second": round(self.objects / (last_sagemaker_create - self.started), 1),
+            "created_per_second": round(self.objects / self.created_seconds, 1),
+            "ready_per_second": round(self.objects / self.ready_seconds, 1),
+            "cpu_seconds_create_to_ready": self.cpu_seconds,
+            f"sagemaker_calls_per_{noun}": per_object(self.calls, self.objects),
+            f"kubernetes_writes_per_{noun}": per_object(self.writes, self.objects),
+            "operator_peak_rss_with_n_objects_mib": round(self.peak_rss, 1),
+        }
+
+
+def life_cycle(world, custom_objects, watch: StatusWatch, manifests: list[dict], timeout: float,
+               profile_name: str | None) -> LifeCycle:
+    """Creates the objects together and waits until SageMaker has each and each is Ready, counting
+    what it cost; samples the operator with py-spy meanwhile when given a profile name."""
+    names = [manifest["metadata"]["name"] for manifest in manifests]
+    pid = world.operator.process.pid
+    world.emulator.control.reset_call_counts()
+    writes_before = apiserver_writes(world.control_plane)
+    cpu_at_start = cpu_seconds(world)
+    started, started_at = time.monotonic(), time.time()
+    with profiled(pid if profile_name else None, profile_name or ""):
+        create_api_seconds = create_all(custom_objects, watch.plural, manifests)
+        all_created = wait_until(lambda: watch.all_seen(names, "created"), timeout, f"all {watch.plural} created")
+        all_ready = wait_until(lambda: watch.all_seen(names, "ready"), timeout, f"all {watch.plural} Ready")
+    cpu = cpu_between(cpu_at_start, cpu_seconds(world))
+    time.sleep(2)  # the last status writes and Events land
+    return LifeCycle(
+        len(names), create_api_seconds, started_at, all_created - started, all_ready - started, cpu,
+        sagemaker_calls(world.emulator), writes_between(writes_before, apiserver_writes(world.control_plane),
+                                                        watch.plural),
+        process_footprint(pid)[1],
+    )
+
+
+def steady_state(world, plural: str, minutes: float) -> dict:
+    """What the operator calls and writes, its CPU and its RSS over `minutes` while nothing changes."""
+    pid = world.operator.process.pid
+    world.emulator.control.reset_call_counts()
+    cpu_before, rss_before = process_footprint(pid, "VmRSS")
+    writes_before = apiserver_writes(world.control_plane)
+    time.sleep(minutes * 60)
+    calls = sagemaker_calls(world.emulator)
+    writes = writes_between(writes_before, apiserver_writes(world.control_plane), plural)
+    cpu_after, rss_after = process_footprint(pid, "VmRSS")
+    return {
+        "steady_calls_per_minute": round(sum(calls.values()) / minutes, 1),
+        "steady_calls_by_operation": calls,
+        "steady_kubernetes_writes_per_minute": round(sum(writes.values()) / minutes, 1),
+        "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / minutes, 2),
+        "operator_rss_at_steady_start_and_end_mib": [round(rss_before, 1), round(rss_after, 1)],
+    }
+
+
+def table_row(record: dict, noun: str, *latencies: str) -> list:
+    """The row docs/benchmarks.md shows for a record; `latencies` name its latency fields' stems."""
+    return [
+        record["date"][:10], record["objects"], f"{int(record['throttle_rate'] * 100)}%",
+        f"{record['created_in_sagemaker_per_second']} / {record['created_per_second']}", record["ready_per_second"],
+        *(f"{record[f'{stem}_p50_seconds']} / {record[f'{stem}_p99_seconds']}" for stem in latencies),
+        f"{sum(record[f'sagemaker_calls_per_{noun}'].values()):.1f}",
+        f"{sum(record[f'kubernetes_writes_per_{noun}'].values()):.1f}", record["steady_calls_per_minute"],
+        f"{record['operator_peak_rss_with_n_objects_mib']} / {record['operator_peak_rss_mib']}",
+    ]

@@ -24,9 +24,8 @@ import time
 import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
-from measure import (NAMESPACE, StatusWatch, apiserver_writes, base_record, cpu_between, cpu_seconds, create_all,
-                     listed, per_object, percentile, process_footprint, profiled, sagemaker_calls, save, wait_until,
-                     writes_between)
+from measure import (NAMESPACE, StatusWatch, base_record, create_all, life_cycle, listed, percentile,
+                     process_footprint, save, steady_state, table_row, wait_until)
 from world import local_world
 
 PLURAL = "trainingjobs"
@@ -73,7 +72,7 @@ def main() -> int:
     timeout = 600 + args.jobs
 
     with local_world("kubemaker-bench-", args.poll_interval) as world:
-        emulator, operator = world.emulator, world.operator
+        emulator = world.emulator
         kubernetes.config.load_kube_config(world.kubeconfig)
         custom_objects = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient())
         watch = StatusWatch(custom_objects, PLURAL, "trainingJobArn", "secondaryStatus")
@@ -83,21 +82,10 @@ def main() -> int:
 
             # Phase 1: the whole life of N jobs.
             names = [f"life-{i:05d}" for i in range(args.jobs)]
-            emulator.control.reset_call_counts()
-            writes_before = apiserver_writes(world.control_plane)
-            cpu_at_start = cpu_seconds(world)
-            started, started_at = time.monotonic(), time.time()
-            with profiled(operator.process.pid if args.profile else None, f"trainingjobs-{args.jobs}"):
-                create_seconds = create_all(custom_objects, PLURAL, [training_job(n) for n in names])
-                all_created = wait_until(lambda: watch.all_seen(names, "created"), timeout, "all jobs created in SageMaker")
-                all_ready = wait_until(lambda: watch.all_seen(names, "ready"), timeout, "all jobs Ready")
-            cpu_to_ready = cpu_between(cpu_at_start, cpu_seconds(world))
-            time.sleep(2)
-            _, peak_rss_with_n = process_footprint(operator.process.pid)
-            life_calls = sagemaker_calls(emulator)
+            life = life_cycle(world, custom_objects, watch, [training_job(n) for n in names], timeout,
+                              f"trainingjobs-{args.jobs}" if args.profile else None)
             last_sagemaker_create = max(job["CreationTime"].timestamp() for job in listed(
                 emulator.client("sagemaker"), "list_training_jobs", "TrainingJobSummaries"))
-            operator_writes = writes_between(writes_before, apiserver_writes(world.control_plane), PLURAL)
             latencies = transition_latencies(watch, names)
 
             # Phase 2: N jobs running, nothing changing.
@@ -106,13 +94,7 @@ def main() -> int:
             create_all(custom_objects, PLURAL, [training_job(n) for n in steady_names])
             wait_until(lambda: watch.all_seen(steady_names, "Training"), timeout, "all steady jobs Training")
             time.sleep(args.poll_interval * 2)
-            emulator.control.reset_call_counts()
-            cpu_before, rss_before = process_footprint(operator.process.pid, "VmRSS")
-            steady_writes_before = apiserver_writes(world.control_plane)
-            time.sleep(args.steady_minutes * 60)
-            steady = sagemaker_calls(emulator)
-            steady_writes = writes_between(steady_writes_before, apiserver_writes(world.control_plane), PLURAL)
-            cpu_after, rss_after = process_footprint(operator.process.pid, "VmRSS")
+            steady = steady_state(world, PLURAL, args.steady_minutes)
 
             # Phase 3: changes to some of N running jobs.
             failed = steady_names[::max(1, args.jobs // CHANGED_JOBS)][:CHANGED_JOBS]
@@ -121,44 +103,22 @@ def main() -> int:
                 time.sleep(1 / CHANGES_PER_SECOND)
             wait_until(lambda: watch.all_seen(failed, "Failed"), timeout, "the failed jobs' status")
             change_latencies = transition_latencies(watch, failed, only="Failed")
-            _, peak_rss = process_footprint(operator.process.pid)
 
             record = {
                 **base_record("trainingjobs", args.jobs, args.throttle, args.poll_interval),
-                "create_api_seconds": round(create_seconds, 2),
-                "created_in_sagemaker_per_second": round(args.jobs / (last_sagemaker_create - started_at), 1),
-                "created_per_second": round(args.jobs / (all_created - started), 1),
-                "ready_per_second": round(args.jobs / (all_ready - started), 1),
-                "cpu_seconds_create_to_ready": cpu_to_ready,
+                **life.fields("job", last_sagemaker_create),
                 "status_latency_p50_seconds": percentile(latencies, 0.5),
                 "status_latency_p99_seconds": percentile(latencies, 0.99),
                 "change_latency_at_steady_n_p50_seconds": percentile(change_latencies, 0.5),
                 "change_latency_at_steady_n_p99_seconds": percentile(change_latencies, 0.99),
-                "sagemaker_calls_per_job": per_object(life_calls, args.jobs),
-                "kubernetes_writes_per_job": per_object(operator_writes, args.jobs),
-                "steady_calls_per_minute": round(sum(steady.values()) / args.steady_minutes, 1),
-                "steady_calls_by_operation": steady,
-                "steady_kubernetes_writes_per_minute": round(sum(steady_writes.values()) / args.steady_minutes, 1),
-                "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / args.steady_minutes, 2),
-                "operator_peak_rss_with_n_objects_mib": round(peak_rss_with_n, 1),
-                "operator_peak_rss_mib": round(peak_rss, 1),
-                "operator_rss_at_steady_start_and_end_mib": [round(rss_before, 1), round(rss_after, 1)],
+                **steady,
+                "operator_peak_rss_mib": round(process_footprint(world.operator.process.pid)[1], 1),
                 "faults_injected": emulator.control.call_counts()["faults"],
             }
-            save(record, "TrainingJobs", [
-                record["date"][:10], args.jobs, f"{int(args.throttle * 100)}%",
-                f"{record['created_in_sagemaker_per_second']} / {record['created_per_second']}",
-                record["ready_per_second"],
-                f"{record['status_latency_p50_seconds']} / {record['status_latency_p99_seconds']}",
-                f"{record['change_latency_at_steady_n_p50_seconds']} / {record['change_latency_at_steady_n_p99_seconds']}",
-                f"{sum(record['sagemaker_calls_per_job'].values()):.1f}",
-                f"{sum(record['kubernetes_writes_per_job'].values()):.1f}", record["steady_calls_per_minute"],
-                f"{record['operator_peak_rss_with_n_objects_mib']} / {record['operator_peak_rss_mib']}",
-            ])
+            save(record, "TrainingJobs", table_row(record, "job", "status_latency", "change_latency_at_steady_n"))
             return 0
         finally:
             watch.stop()
-
 
 if __name__ == "__main__":
     sys.exit(main())
