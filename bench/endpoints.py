@@ -14,14 +14,13 @@ writes it to bench/results/ and adds a row to docs/benchmarks.md. It asserts not
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
-from measure import (NAMESPACE, StatusWatch, base_record, create_all, life_cycle, listed, percentile,
+from measure import (NAMESPACE, StatusWatch, arguments, base_record, create_all, life_cycle, listed, percentile,
                      process_footprint, save, steady_state, table_row, wait_until)
 from world import local_world
 
@@ -60,13 +59,7 @@ def in_service_latencies(watch: StatusWatch, names: list[str], sagemaker) -> lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--endpoints", type=int, default=100)
-    parser.add_argument("--throttle", type=float, default=0.0, help="share of SageMaker calls throttled")
-    parser.add_argument("--steady-minutes", type=float, default=1.0)
-    parser.add_argument("--poll-interval", type=float, default=5.0)
-    parser.add_argument("--profile", action="store_true", help="sample the operator with py-spy while objects are created")
-    args = parser.parse_args()
+    args = arguments(__doc__, "endpoints")
     timeout = 600 + 2 * args.endpoints
 
     with local_world("kubemaker-bench-", args.poll_interval) as world:

@@ -4,6 +4,7 @@ percentiles, Kubernetes writes from the API server's own metrics, the operator's
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import contextlib
 import datetime
@@ -155,6 +156,17 @@ def sagemaker_calls(emulator) -> dict[str, int]:
 
 def per_object(counts: dict[str, float], objects: int) -> dict[str, float]:
     return {key: round(value / objects, 2) for key, value in sorted(counts.items())}
+
+
+def arguments(doc: str, count: str) -> argparse.Namespace:
+    """The options every benchmark takes; `count` names how many objects (--jobs, --endpoints)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(f"--{count}", type=int, default=100)
+    parser.add_argument("--throttle", type=float, default=0.0, help="share of SageMaker calls throttled")
+    parser.add_argument("--steady-minutes", type=float, default=1.0)
+    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--profile", action="store_true", help="sample the operator with py-spy while objects are created")
+    return parser.parse_args()
 
 
 def base_record(benchmark: str, objects: int, throttle: float, poll_interval: float) -> dict:

@@ -16,7 +16,6 @@ docs/benchmarks.md. It asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 import time
@@ -24,7 +23,7 @@ import time
 import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
-from measure import (NAMESPACE, StatusWatch, base_record, create_all, life_cycle, listed, percentile,
+from measure import (NAMESPACE, StatusWatch, arguments, base_record, create_all, life_cycle, listed, percentile,
                      process_footprint, save, steady_state, table_row, wait_until)
 from world import local_world
 
@@ -62,13 +61,7 @@ def transition_latencies(watch: StatusWatch, names: list[str], only: str | None 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--throttle", type=float, default=0.0, help="share of SageMaker calls throttled")
-    parser.add_argument("--steady-minutes", type=float, default=1.0)
-    parser.add_argument("--poll-interval", type=float, default=5.0)
-    parser.add_argument("--profile", action="store_true", help="sample the operator with py-spy while objects are created")
-    args = parser.parse_args()
+    args = arguments(__doc__, "jobs")
     timeout = 600 + args.jobs
 
     with local_world("kubemaker-bench-", args.poll_interval) as world:
