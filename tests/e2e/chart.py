@@ -5,6 +5,7 @@ operator runs with exactly what the chart grants it."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import yaml
 
 from tests.unit.test_chart import one, render
 
-# kopf's and the API server's words when RBAC lacks something the operator uses.
-PERMISSION_COMPLAINTS = ("not enough permissions", "forbidden")
+# kopf's and the API server's words when RBAC lacks something the operator uses (case matters: an
+# object or namespace may be named "forbidden-...").
+PERMISSION_COMPLAINTS = re.compile(r"[Nn]ot enough permissions|\bForbidden\b|is forbidden:")
 # What the operator's identity is made of: its ServiceAccount, its roles and their bindings.
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
@@ -57,4 +59,19 @@ def service_account_kubeconfig(kubectl, account: str, namespace: str, path: Path
 
 
 def permission_complaints(log: str) -> list[str]:
-    return [line for line in log.splitlines() if any(c in line.lower() for c in PERMISSION_COMPLAINTS)]
+    return [line for line in log.splitlines() if PERMISSION_COMPLAINTS.search(line)]
+
+
+class LogScan:
+    """The permission complaints a log gained since the last look."""
+
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+        self.offset = 0
+
+    def new_complaints(self) -> list[str]:
+        with open(self.log_path, "rb") as log:
+            log.seek(self.offset)
+            text = log.read()
+        self.offset += len(text)
+        return permission_complaints(text.decode(errors="replace"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.e2e.chart import LogScan, ServiceAccountLogin, install_rbac, service_account_kubeconfig
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +27,24 @@ TEAM_ACCOUNT_NAMESPACE = "team-other-account"
 TEAM_ACCOUNT_ROLE = "arn:aws:iam::111111111111:role/kubemaker-team"
 
 
+# A release of its own, so an existing cluster (E2E_KUBECONFIG) may also hold a real install.
+OPERATOR_RELEASE = "kubemaker-e2e"
+
+
 @pytest.fixture(scope="session")
-def operator(kubeconfig, emulator, crds, tmp_path_factory):
-    """`kubemaker run` as a child process against the test cluster and the emulator. The default
-    namespace policy allows only SageMaker* roles, so tests can show a refused role."""
+def operator_account(kubectl, helm, tmp_path_factory) -> ServiceAccountLogin:
+    """The chart's RBAC of a cluster-wide install, applied with admin, and a kubeconfig of its
+    ServiceAccount: the operator holds only what the chart grants, so a missing rule fails the suite."""
+    account = install_rbac(kubectl, helm, {"fullnameOverride": OPERATOR_RELEASE}, namespace=OPERATOR_RELEASE)
+    kubeconfig = tmp_path_factory.mktemp("operator-account") / "kubeconfig"
+    return service_account_kubeconfig(kubectl, account, OPERATOR_RELEASE, kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def operator(operator_account, emulator, crds, tmp_path_factory):
+    """`kubemaker run` as a child process against the test cluster, as the chart's ServiceAccount, and
+    the emulator. The default namespace policy allows only SageMaker* roles, so tests can show a
+    refused role."""
     import yaml
 
     from kubemaker.devenv.operatorprocess import OperatorProcess
@@ -46,9 +61,28 @@ def operator(kubeconfig, emulator, crds, tmp_path_factory):
         },
     }))
     process = OperatorProcess(
-        {**emulator.aws_environment(), **OPERATOR_CREDENTIALS, "KUBECONFIG": kubeconfig}, workdir / "operator.log",
-        config_path, poll_interval=0.5,
+        {**emulator.aws_environment(), **OPERATOR_CREDENTIALS, "KUBECONFIG": str(operator_account.kubeconfig)},
+        workdir / "operator.log", config_path, poll_interval=0.5,
     )
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_log_scan(operator) -> LogScan:
+    return LogScan(operator.log_path)
+
+
+@pytest.fixture(autouse=True)
+def operator_was_not_refused(request):
+    """After each test that drives the operator: the chart's RBAC was enough for what it made the
+    operator do (its part of the operator's log, and the operator's startup for the first one)."""
+    scan = request.getfixturevalue("operator_log_scan") if "operator" in request.fixturenames else None
+    yield
+    if scan is None:
+        return
+    complaints = scan.new_complaints()
+    # A restarting API server answers 403 until its RBAC cache has synced: retried, not a missing rule.
+    if not request.node.get_closest_marker("restarts_apiserver"):
+        assert not complaints, "the chart's RBAC lacks something the operator uses:\n" + "\n".join(complaints[:10])

@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
+
 from tests.e2e.helpers import apply, condition, get, wait_for
 from tests.e2e.test_trainingjob import ready, sagemaker_jobs, slow_training, training_job
 
@@ -68,6 +70,7 @@ def test_sigkill_at_random_points_then_restart(operator, emulator, kubectl, name
     assert in_progress_jobs(emulator, f"{namespace}-kill-0") == []
 
 
+@pytest.mark.restarts_apiserver
 def test_api_server_restart_under_the_operator(operator, emulator, kubectl, control_plane, namespace):
     if control_plane is None:
         return  # an existing cluster's API server is not ours to restart

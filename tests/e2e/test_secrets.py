@@ -12,9 +12,10 @@ from tests.e2e.conftest import OPERATOR_CREDENTIALS
 
 
 @pytest.mark.after_everything
-def test_no_secret_in_logs_events_or_status(operator, kubectl, kubeconfig):
-    token = yaml.safe_load(open(kubeconfig))["users"][0]["user"].get("token")
-    secrets = [OPERATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], OPERATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"], token]
+def test_no_secret_in_logs_events_or_status(operator, operator_account, kubectl, kubeconfig):
+    tokens = [yaml.safe_load(open(config))["users"][0]["user"].get("token")
+              for config in (kubeconfig, operator_account.kubeconfig)]
+    secrets = [OPERATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], OPERATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"], *tokens]
     places = {
         "operator log": operator.log_path.read_text(errors="replace"),
         "events": kubectl("get", "events", "-A", "-o", "json").stdout,
