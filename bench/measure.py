@@ -292,8 +292,21 @@ def life_cycle(world, custom_objects, watch: StatusWatch, manifests: list[dict],
     )
 
 
+def settle(world, window: float = 10, timeout: float = 600) -> None:
+    """Waits until the operator describes nothing for a whole window: after a burst, objects whose
+    passes were queued still catch up on changes their status already shows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        world.emulator.control.reset_call_counts()
+        time.sleep(window)
+        if not any(operation.startswith("Describe") for operation in sagemaker_calls(world.emulator)):
+            return
+    raise SystemExit(f"the operator kept describing for {timeout}s with nothing changing")
+
+
 def steady_state(world, plural: str, minutes: float) -> dict:
     """What the operator calls and writes, its CPU and its RSS over `minutes` while nothing changes."""
+    settle(world)
     pid = world.operator.process.pid
     world.emulator.control.reset_call_counts()
     cpu_before, rss_before = process_footprint(pid, "VmRSS")
