@@ -34,14 +34,15 @@ def test_throttling_reaches_a_caller_without_retries(sagemaker_no_retry, control
 
 
 def test_server_errors_are_retried_by_botocore_standard_mode(sagemaker, control):
-    before = sagemaker_calls(control, "ListEndpoints")
-    control.set_faults(kinds=["5xx"], operations=["ListEndpoints"], count=2)
+    # ListModels: an operation the session's operator, polling this emulator too, never calls.
+    before = sagemaker_calls(control, "ListModels")
+    control.set_faults(kinds=["5xx"], operations=["ListModels"], count=2)
 
-    answer = sagemaker.list_endpoints()
+    answer = sagemaker.list_models()
 
     assert answer["ResponseMetadata"]["RetryAttempts"] == 2
-    assert sagemaker_calls(control, "ListEndpoints") == before + 3
-    assert control.call_counts()["faulted_calls"]["sagemaker"]["ListEndpoints"] >= 2
+    assert sagemaker_calls(control, "ListModels") == before + 3
+    assert control.call_counts()["faulted_calls"]["sagemaker"]["ListModels"] >= 2
 
 
 def test_injected_5xx_codes_match_aws(sagemaker_no_retry, control):
