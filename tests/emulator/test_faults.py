@@ -46,11 +46,11 @@ def test_server_errors_are_retried_by_botocore_standard_mode(sagemaker, control)
 
 
 def test_injected_5xx_codes_match_aws(sagemaker_no_retry, control):
-    control.set_faults(kinds=["5xx"], operations=["ListEndpointConfigs"], count=2)
+    control.set_faults(kinds=["5xx"], operations=["ListPipelines"], count=2)  # the operator never lists pipelines
     codes = set()
     for _ in range(2):
         with pytest.raises(ClientError) as failed:
-            sagemaker_no_retry.list_endpoint_configs()
+            sagemaker_no_retry.list_pipelines()
         error = failed.value.response
         codes.add((error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]))
     assert codes == {("InternalFailure", 500), ("ServiceUnavailable", 503)}
