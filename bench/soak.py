@@ -216,12 +216,14 @@ def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
     for item in deleted:
         run_kubectl(kubeconfig, "delete", f"{item['kind'].lower()}.sagemaker.kubemaker.io",
                     item["metadata"]["name"], "-n", NAMESPACE, "--wait=false")
+    # Every kill happens, however fast the workload went, and the verdict comes after the last.
+    killer.join(timeout=args.timeout)
+    killer.done.set()
+    killer.join()
     deadline = time.monotonic() + args.timeout
     deleted_names = {i["metadata"]["name"] for i in deleted}
     while {i["metadata"]["name"] for i in objects(kubeconfig)} & deleted_names and time.monotonic() < deadline:
         time.sleep(3)
-    killer.done.set()
-    killer.join()
     emulator.control.clear_faults()
     counted = killer.counted + scrape_fault_counters(operator)
     time.sleep(3)
