@@ -9,6 +9,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -311,7 +312,11 @@ def steady_state(world, plural: str, minutes: float) -> dict:
     world.emulator.control.reset_call_counts()
     cpu_before, rss_before = process_footprint(pid, "VmRSS")
     writes_before = apiserver_writes(world.control_plane)
-    time.sleep(minutes * 60)
+    rss_by_minute = []  # growth would show here: a leak per poll adds up over a long run
+    started = time.monotonic()
+    for minute in range(1, math.ceil(minutes) + 1):
+        time.sleep(max(0.0, started + min(minute, minutes) * 60 - time.monotonic()))
+        rss_by_minute.append(round(process_footprint(pid, "VmRSS")[1], 1))
     calls = sagemaker_calls(world.emulator)
     writes = writes_between(writes_before, apiserver_writes(world.control_plane), plural)
     cpu_after, rss_after = process_footprint(pid, "VmRSS")
@@ -321,6 +326,7 @@ def steady_state(world, plural: str, minutes: float) -> dict:
         "steady_kubernetes_writes_per_minute": round(sum(writes.values()) / minutes, 1),
         "operator_cpu_seconds_per_steady_minute": round((cpu_after - cpu_before) / minutes, 2),
         "operator_rss_at_steady_start_and_end_mib": [round(rss_before, 1), round(rss_after, 1)],
+        "operator_rss_by_steady_minute_mib": rss_by_minute,
     }
 
 

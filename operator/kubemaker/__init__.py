@@ -2,3 +2,5 @@
 
 API_GROUP = "sagemaker.kubemaker.io"
 API_VERSION = "v1alpha1"
+# kopf holds deletion with this finalizer until the SageMaker side is cleaned up.
+FINALIZER = f"{API_GROUP}/cleanup"

@@ -1,8 +1,8 @@
-"""The reconcile loop every kind shares: one long-lived task per object, so reconciliations of an
-object never overlap, woken by spec changes and by the SageMaker trackers.
+"""The reconcile core every kind shares: a work queue of objects due for a pass, fed by the watch
+and the SageMaker trackers, and a fixed pool of workers; an object's passes never overlap.
 
 A kind supplies `reconcile(ctx) -> Plan` (observe, decide with a pure planner, act) and
-`finalize(ctx) -> str | None` (None when the SageMaker side is cleaned up). This loop turns the
+`finalize(ctx) -> str | None` (None when the SageMaker side is cleaned up). The core turns the
 outcome into status, conditions, Events and metrics, and decides when to look again:
 - a refusal only the user can fix (bad request, access denied, someone else's object) is Stalled,
   with SageMaker's message, and waits for the next spec change: no hot retry loop;
@@ -23,20 +23,25 @@ import kopf
 import kubernetes
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import FINALIZER
 from .api.registry import InvalidSpec, undeclared_status_fields
 from .aws.errors import ErrorKind, classify, error_code, error_message
 from .aws.ownership import Owner
 from .conditions import STALLED, Health, build_conditions, condition, is_true, shortened
 from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
 from .reconcile.common import Event, Plan
-from .runtime import Runtime
+from .runtime import ObjectKey, Runtime
 
 # Under sustained faults botocore's retry quota runs dry and errors reach us directly, so this
 # backoff is what paces retries: long enough to relieve SageMaker, short enough to converge soon
 # after the faults stop. Jitter keeps objects that failed together from retrying together.
 MAX_BACKOFF_SECONDS = 60
-EVENT_MESSAGE_LENGTH = 1024  # an Event is read on one line of kubectl describe
 BACKOFF_JITTER = 0.2
+# How often cleanup looks whether the object's last pass has ended; passes take a second or so.
+QUIESCE_POLL_SECONDS = 0.1
+
+
+EVENT_MESSAGE_LENGTH = 1024  # an Event is read on one line of kubectl describe
 
 
 class Stall(Exception):
@@ -98,7 +103,7 @@ class ObjectContext:
 
     def event(self, event: Event) -> None:
         message = shortened(event.message, EVENT_MESSAGE_LENGTH)
-        kopf.event(self.body, type=event.type, reason=event.reason, message=message)
+        self.runtime.events.post(self.body, event.type, event.reason, message)
 
     async def write_status(self, fields: dict) -> None:
         """Writes status fields now (e.g. the create-pending marker before a create call)."""
@@ -124,11 +129,17 @@ class KindController(Protocol):
 UNREAD_METADATA = ("managedFields", "annotations")
 
 
+def trimmed(body: Any) -> dict:
+    """The parts of a body reconciliation reads, sharing kopf's (a watch event's body is never
+    changed after it arrives, only replaced by the next)."""
+    parts = {key: body[key] for key in ("apiVersion", "kind", "spec", "status") if key in body}
+    parts["metadata"] = {key: value for key, value in body["metadata"].items() if key not in UNREAD_METADATA}
+    return parts
+
+
 def snapshot(body: Any) -> dict:
-    """A private copy of kopf's live body, so one pass sees one consistent object."""
-    copied = {key: body[key] for key in ("apiVersion", "kind", "spec", "status") if key in body}
-    copied["metadata"] = {key: value for key, value in body["metadata"].items() if key not in UNREAD_METADATA}
-    return copy.deepcopy(copied)
+    """A private copy of a body, so one pass sees one consistent object."""
+    return copy.deepcopy(trimmed(body))
 
 
 def stalled_for_generation(status: dict, generation: int) -> bool:
@@ -187,70 +198,119 @@ async def report(ctx: ObjectContext, plan: Plan) -> None:
         ctx.event(event)
 
 
-@dataclass
-class ObjectLoop:
-    """What an object's loop keeps between passes: only the status it last wrote (kopf's body may
-    lag behind it, and we are its only writer) and its failure count. A pass's context and plan
-    are dropped before the loop waits: thousands of waiting objects must not each hold a copy."""
+@dataclass(slots=True)
+class ObjectState:
+    """What the operator keeps of an object between passes: the latest body the watch showed (its
+    spec and metadata; kopf keeps no copy of its own for us), the status this operator last wrote
+    (the watch's lags behind it, and we are its only writer) and its failure count. A pass's
+    context and plan are dropped when the pass ends: thousands of waiting objects must not each
+    hold a copy of themselves and their SageMaker answers."""
 
     controller: KindController
-    runtime: Runtime
-    logger: Any
-    known_status: dict | None = None
+    body: dict
+    status: dict
+    status_written: bool = False
     failures: int = 0
 
-    async def pass_once(self, body: Any) -> float | None:
-        """One pass over the object; returns how long to wait for a wakeup (None: until one comes).
-        Passes take turns: thousands of objects changing together would otherwise each hold a copy
-        of themselves and their SageMaker answers while they wait for an I/O thread."""
-        async with self.runtime.reconcile_slots:
-            return await self._pass(body)
 
-    async def _pass(self, body: Any) -> float | None:
-        ctx = ObjectContext(self.runtime, self.controller.kind, self.controller.plural, snapshot(body), self.logger)
-        if self.known_status is not None:
-            ctx.body["status"] = copy.deepcopy(self.known_status)
+class Reconciler:
+    """The reconcile core every kind shares, as controller-runtime's: the watch hands each object's
+    latest body to `observe`, which queues its key when there is something to do; a fixed pool of
+    workers (`maxConcurrentReconciles`) takes keys from the queue, one pass each, and queues the
+    key again after the delay the pass asked for. The queue never hands one key to two workers, so
+    an object's passes never overlap. Memory per object is its key, its body and its status, not a
+    task per object waiting for its next pass."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.queue = runtime.work_queue
+        self.objects: dict[ObjectKey, ObjectState] = {}
+        self.settings: Any = None  # kopf's, for per-object loggers
+
+    def observe(self, controller: KindController, body: dict, event_type: str | None) -> None:
+        """Takes the object from a watch event; queues it if it is new or its spec is unobserved.
+        Nothing is created in SageMaker before kopf has added the finalizer that lets us clean up."""
+        metadata = body["metadata"]
+        key = (controller.kind, metadata["namespace"], metadata["name"])
+        deleting = event_type == "DELETED" or metadata.get("deletionTimestamp")
+        if deleting or FINALIZER not in (metadata.get("finalizers") or ()):
+            self.forget(key)
+            return
+        latest = trimmed(body)
+        status = latest.pop("status", None) or {}
+        state = self.objects.get(key)
+        if state is None or state.body["metadata"]["uid"] != metadata["uid"]:
+            self.objects[key] = ObjectState(controller, latest, status)
+            self.queue.add(key)
+            return
+        state.body = latest
+        if not state.status_written:
+            state.status = status
+        if metadata.get("generation") != state.status.get("observedGeneration"):
+            self.queue.add(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        if self.objects.pop(key, None) is not None:
+            self.queue.forget(key)
+            record_object(key, None)
+
+    async def quiesce(self, key: ObjectKey) -> None:
+        """Forgets the object and waits for a pass in progress to end, so that cleanup never runs
+        beside a pass that may still be creating what cleanup deletes."""
+        self.forget(key)
+        while self.queue.processing(key):
+            await asyncio.sleep(QUIESCE_POLL_SECONDS)
+
+    async def run(self) -> None:
+        workers = [asyncio.create_task(self._work()) for _ in range(self.runtime.config.max_concurrent_reconciles)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.get()
+            state = self.objects.get(key)
+            delay: float | None = None
+            try:
+                if state is not None:
+                    delay = await self._pass(key, state)
+            except Exception:  # our own bug: never lose the worker, and look again later
+                logging.getLogger(__name__).exception("reconcile pass for %s failed unexpectedly", key)
+                delay = MAX_BACKOFF_SECONDS
+            finally:
+                self.queue.done(key)
+            if delay is not None and self.objects.get(key) is state:
+                self.queue.add_after(key, delay)
+
+    async def _pass(self, key: ObjectKey, state: ObjectState) -> float | None:
+        """One pass over the object; returns when to look again (None: when something changes)."""
+        body = snapshot(state.body)
+        body["status"] = copy.deepcopy(state.status)
+        logger = kopf.LocalObjectLogger(body=body, settings=self.settings)
+        ctx = ObjectContext(self.runtime, state.controller.kind, state.controller.plural, body, logger)
         delay: float | None
         if stalled_for_generation(ctx.status, ctx.generation):
             delay = None  # the user must change the spec first
         else:
-            plan, transient = await reconcile_once(self.controller, ctx)
+            plan, transient = await reconcile_once(state.controller, ctx)
             try:
                 await report(ctx, plan)
             except kubernetes.client.ApiException as error:
-                self.logger.warning("status write failed, will retry: %s", error.reason)
+                logger.warning("status write failed, will retry: %s", error.reason)
                 transient = True
-            self.known_status = ctx.status
+            state.status, state.status_written = ctx.status, True
             if transient:
-                self.failures += 1
-                delay = min(self.runtime.config.poll_interval_seconds * 2 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
+                state.failures += 1
+                delay = min(self.runtime.config.poll_interval_seconds * 2 ** (state.failures - 1), MAX_BACKOFF_SECONDS)
                 delay *= random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
             else:
-                self.failures = 0
+                state.failures = 0
                 delay = plan.requeue_after
-        record_object(ctx.key, ctx.status)
+        record_object(key, ctx.status)
         return delay
-
-
-async def run_object_loop(
-    controller: KindController, runtime: Runtime, body: Any, stopped: Any, logger: Any
-) -> None:
-    key = (controller.kind, body["metadata"]["namespace"], body["metadata"]["name"])
-    wake = runtime.wakeups.register(key)
-    loop = ObjectLoop(controller, runtime, logger)
-    try:
-        while not stopped:
-            wake.clear()
-            if body["metadata"].get("deletionTimestamp"):
-                return
-            delay = await loop.pass_once(body)
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
-    finally:
-        runtime.wakeups.unregister(key)
-        record_object(key, None)
 
 
 async def run_finalizer(controller: KindController, runtime: Runtime, body: Any, logger: Any) -> None:

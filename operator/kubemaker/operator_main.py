@@ -11,8 +11,9 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from . import API_GROUP
+from . import API_GROUP, FINALIZER
 from .config import OperatorConfig
+from .controller import Reconciler
 from .handlers import register_kind
 from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
 from .handlers.model import ModelController
@@ -24,7 +25,6 @@ from .handlers.tuning import LIST_SHAPE as TUNING_JOB_LIST, TuningJobController
 from .runtime import WORKER_THREADS, Runtime
 from .tracker import Tracker
 
-FINALIZER = f"{API_GROUP}/cleanup"
 # The API server stores JSON nested up to 10000 levels (Go's limit), and a pipelineDefinition object
 # may be that deep. kopf, the Kubernetes client and the operator parse, copy and serialise it with
 # Python's recursion, which stops at 1000 frames by default: one such object made the watch fail
@@ -52,20 +52,24 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    training_tracker = runtime.trackers.setdefault("TrainingJob", Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST))
-    register_kind(registry, TrainingJobController(training_tracker))
-    register_kind(registry, ModelController())
-    endpoint_tracker = runtime.trackers.setdefault("Endpoint", Tracker(runtime, "Endpoint", ENDPOINT_LIST))
-    register_kind(registry, EndpointController(endpoint_tracker))
-    tuning_tracker = runtime.trackers.setdefault(
-        "HyperParameterTuningJob", Tracker(runtime, "HyperParameterTuningJob", TUNING_JOB_LIST)
-    )
-    register_kind(registry, TuningJobController(tuning_tracker))
-    transform_tracker = runtime.trackers.setdefault("TransformJob", Tracker(runtime, "TransformJob", TRANSFORM_JOB_LIST))
-    register_kind(registry, TransformJobController(transform_tracker))
-    register_kind(registry, PipelineController(runtime.trackers.setdefault("ConfigMap", ConfigMapTracker(runtime))))
-    execution_tracker = runtime.trackers.setdefault("PipelineExecution", ExecutionTracker(runtime))
-    register_kind(registry, PipelineExecutionController(execution_tracker))
+    reconciler = Reconciler(runtime)
+    trackers = runtime.trackers
+    trackers["TrainingJob"] = Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST)
+    trackers["Endpoint"] = Tracker(runtime, "Endpoint", ENDPOINT_LIST)
+    trackers["HyperParameterTuningJob"] = Tracker(runtime, "HyperParameterTuningJob", TUNING_JOB_LIST)
+    trackers["TransformJob"] = Tracker(runtime, "TransformJob", TRANSFORM_JOB_LIST)
+    trackers["ConfigMap"] = ConfigMapTracker(runtime)
+    trackers["PipelineExecution"] = ExecutionTracker(runtime)
+    for controller in (
+        TrainingJobController(trackers["TrainingJob"]),
+        ModelController(),
+        EndpointController(trackers["Endpoint"]),
+        TuningJobController(trackers["HyperParameterTuningJob"]),
+        TransformJobController(trackers["TransformJob"]),
+        PipelineController(trackers["ConfigMap"]),
+        PipelineExecutionController(trackers["PipelineExecution"]),
+    ):
+        register_kind(registry, reconciler, controller)
 
     # A private registry does not get kopf's default login handlers.
     @kopf.on.login(registry=registry)
@@ -77,29 +81,29 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
         settings.persistence.diffbase_storage = NoDiffBase()
-        settings.posting.reporting_component = "kubemaker"
-        settings.posting.level = logging.WARNING  # only explicit Events, not every log line
+        settings.posting.enabled = False  # the operator posts its own Events (events.py), not log lines
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="io")
         )
-        memo.runtime = runtime
-        memo.tracker_tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
+        reconciler.settings = settings
+        memo.tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
+        memo.tasks += [asyncio.create_task(reconciler.run()), asyncio.create_task(runtime.events.run())]
 
     @kopf.on.cleanup(registry=registry)
-    async def stop_trackers(memo: Any, **_: Any) -> None:
-        for task in getattr(memo, "tracker_tasks", []):
+    async def stop(memo: Any, **_: Any) -> None:
+        for task in getattr(memo, "tasks", []):
             task.cancel()
 
     return registry
 
 
-class WakeHookNoise(logging.Filter):
-    """kopf logs every run of the wake hook (one per watch event): noise at any scale."""
+class ObserveHookNoise(logging.Filter):
+    """kopf logs every run of the observe hook (one per watch event): noise at any scale."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.getMessage().startswith("Handler '") and "-wake' succeeded" in record.getMessage())
+        return not (record.getMessage().startswith("Handler '") and "-observe' succeeded" in record.getMessage())
 
 
 def run(config: OperatorConfig, verbose: bool = False) -> None:
@@ -108,7 +112,7 @@ def run(config: OperatorConfig, verbose: bool = False) -> None:
         verbose=verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
     )
-    logging.getLogger("kopf.objects").addFilter(WakeHookNoise())
+    logging.getLogger("kopf.objects").addFilter(ObserveHookNoise())
     runtime = Runtime.create(config)
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port)

@@ -1,5 +1,5 @@
 """Process-wide state shared by the handlers: configuration, AWS clients, the Kubernetes client,
-per-object wakeups and the SageMaker trackers."""
+the work queue and the SageMaker trackers."""
 
 from __future__ import annotations
 
@@ -12,29 +12,13 @@ import kubernetes
 from . import API_GROUP, API_VERSION
 from .aws.clients import AwsClients
 from .config import OperatorConfig
+from .events import EventPoster
+from .workqueue import WorkQueue
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
 # Blocking Kubernetes client calls run in this many threads (AWS calls have their own, see
 # aws.clients); the default pool (cores + 4) would queue a busy operator's status writes.
 WORKER_THREADS = 32
-
-
-class Wakeups:
-    """One event per object: set when something it depends on changed (its spec, or SageMaker)."""
-
-    def __init__(self) -> None:
-        self._events: dict[ObjectKey, asyncio.Event] = {}
-
-    def register(self, key: ObjectKey) -> asyncio.Event:
-        return self._events.setdefault(key, asyncio.Event())
-
-    def unregister(self, key: ObjectKey) -> None:
-        self._events.pop(key, None)
-
-    def wake(self, key: ObjectKey) -> None:
-        event = self._events.get(key)
-        if event is not None:
-            event.set()
 
 
 @dataclass
@@ -43,12 +27,13 @@ class Runtime:
     aws: AwsClients
     custom_objects: Any
     core: Any
-    wakeups: Wakeups = field(default_factory=Wakeups)
+    # Keys of objects due for a pass: the watch and the trackers add, the reconciler's workers take.
+    work_queue: WorkQueue = field(default_factory=WorkQueue)
     trackers: dict[str, Any] = field(default_factory=dict)
-    reconcile_slots: asyncio.Semaphore = field(init=False)
+    events: EventPoster = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reconcile_slots = asyncio.Semaphore(self.config.max_concurrent_reconciles)
+        self.events = EventPoster(self.core)
 
     @classmethod
     def create(cls, config: OperatorConfig) -> "Runtime":

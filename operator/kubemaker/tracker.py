@@ -114,12 +114,12 @@ class Tracker:
             newest = modified if newest is None or modified > newest else newest
             tracked = group.objects.get(summary[self.shape.name_key])
             if tracked is not None and modified > tracked.last_modified:
-                self.runtime.wakeups.wake(tracked.key)
+                self.runtime.work_queue.add(tracked.key)
         if full:
             # Deleted behind the operator's back: gone from the listing without a modification.
             for name, tracked in list(group.objects.items()):
                 if name not in listed:
-                    self.runtime.wakeups.wake(tracked.key)
+                    self.runtime.work_queue.add(tracked.key)
         # Everything modified before the listing began, less the overlap, has been seen. Stepping
         # back from the newest change instead would list the last burst of changes again at every
         # poll while nothing changes: five pages a poll after a thousand jobs started together.

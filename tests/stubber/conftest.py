@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from kubemaker.config import OperatorConfig
 from kubemaker.controller import ObjectContext
-from kubemaker.runtime import Wakeups
+from kubemaker.workqueue import WorkQueue
 
 
 @dataclass
@@ -32,7 +32,7 @@ class StubbedAws:
 class StubbedRuntime:
     config: OperatorConfig
     aws: StubbedAws
-    wakeups: Wakeups = field(default_factory=Wakeups)
+    work_queue: WorkQueue = field(default_factory=WorkQueue)
     status_patches: list[dict] = field(default_factory=list)
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:

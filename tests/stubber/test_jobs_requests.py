@@ -404,7 +404,7 @@ def test_execution_tracker_lists_once_per_pipeline_and_wakes_only_changed_execut
     tracker = ExecutionTracker(stubbed)
     changed, same = ("PipelineExecution", "team", "a"), ("PipelineExecution", "team", "b")
     woken = []
-    stubbed.wakeups.wake = woken.append
+    stubbed.work_queue.add = woken.append
     tracker.track("team", "us-east-1", PIPELINE_ARN, EXECUTION_ARN, changed, "Executing", NOW)
     tracker.track("team", "us-east-1", PIPELINE_ARN, EXECUTION_ARN + "2", same, "Executing", NOW)
     stubbed.aws.stubbers["sagemaker"].add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [

@@ -180,7 +180,7 @@ class EndpointController:
 
     def wake_models(self, ctx: ObjectContext, spec: EndpointSpec) -> None:
         for ref in referenced_models(spec):
-            ctx.runtime.wakeups.wake(("Model", ctx.namespace, ref))
+            ctx.runtime.work_queue.add(("Model", ctx.namespace, ref))
 
     async def finalize(self, ctx: ObjectContext) -> str | None:
         name = sagemaker_name(ctx)
@@ -212,7 +212,7 @@ class EndpointController:
                     raise
         self.tracker.untrack(ctx.region, ctx.namespace, name)
         for ref in endpoint_references(ctx.body):
-            ctx.runtime.wakeups.wake(("Model", ctx.namespace, ref))  # their old revisions may now be unused
+            ctx.runtime.work_queue.add(("Model", ctx.namespace, ref))  # their old revisions may now be unused
         return None
 
     async def our_configs(self, ctx: ObjectContext, client, name: str) -> list[str]:

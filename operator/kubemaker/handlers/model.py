@@ -161,7 +161,7 @@ class ModelController:
         """Endpoints that reference this Model move to its new revision."""
         for endpoint in endpoints:
             if ctx.name in endpoint_references(endpoint):
-                ctx.runtime.wakeups.wake(("Endpoint", ctx.namespace, endpoint["metadata"]["name"]))
+                ctx.runtime.work_queue.add(("Endpoint", ctx.namespace, endpoint["metadata"]["name"]))
 
     async def finalize(self, ctx: ObjectContext) -> str | None:
         if ctx.spec.get("deletionPolicy") == "Retain":

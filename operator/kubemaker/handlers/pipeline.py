@@ -182,4 +182,4 @@ class ConfigMapTracker:
                     continue
                 if version != self.versions.get((namespace, name)):
                     for key in list(readers):
-                        self.runtime.wakeups.wake(key)
+                        self.runtime.work_queue.add(key)

@@ -91,7 +91,7 @@ class ExecutionTracker:
             for summary in page.get("PipelineExecutionSummaries", []):
                 tracked = group.executions.get(summary.get("PipelineExecutionArn"))
                 if tracked is not None and summary.get("PipelineExecutionStatus") != tracked.status:
-                    self.runtime.wakeups.wake(tracked.key)
+                    self.runtime.work_queue.add(tracked.key)
             if not page.get("NextToken"):
                 return
             params["NextToken"] = page["NextToken"]
@@ -169,7 +169,7 @@ class PipelineExecutionController:
     def wake_pipeline(self, ctx: ObjectContext) -> None:
         """The Pipeline object reports its latest execution: tell it this one changed."""
         if ctx.spec.get("pipelineRef"):
-            ctx.runtime.wakeups.wake(("Pipeline", ctx.namespace, ctx.spec["pipelineRef"]["name"]))
+            ctx.runtime.work_queue.add(("Pipeline", ctx.namespace, ctx.spec["pipelineRef"]["name"]))
 
     async def finalize(self, ctx: ObjectContext) -> str | None:
         arn = ctx.status.get("pipelineExecutionArn")
