@@ -79,6 +79,34 @@ class ObjectContext:
         return self.body["metadata"].get("generation", 1)
 
     @property
+    def deleting(self) -> bool:
+        return bool(self.body["metadata"].get("deletionTimestamp"))
+
+    @property
+    def finalizers(self) -> list[str]:
+        return self.body["metadata"].get("finalizers") or []
+
+    async def add_finalizer(self) -> None:
+        """Adds our finalizer if missing: appended to a list others may share, or set as the whole
+        list only if the object is still the version we read."""
+        if FINALIZER in self.finalizers:
+            return
+        if self.finalizers:
+            patch = [{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]
+        else:
+            patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": self.body["metadata"]["resourceVersion"]},
+                     {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
+        await self.runtime.patch_object(self.plural, self.namespace, self.name, patch)
+        self.body["metadata"]["finalizers"] = [*self.finalizers, FINALIZER]
+
+    async def remove_finalizer(self) -> None:
+        """Removes exactly our entry, failing (to be retried) if the list changed under us."""
+        index = self.finalizers.index(FINALIZER)
+        path = f"/metadata/finalizers/{index}"
+        await self.runtime.patch_object(self.plural, self.namespace, self.name,
+                                        [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}])
+
+    @property
     def spec(self) -> dict:
         return self.body.get("spec") or {}
 
@@ -228,12 +256,11 @@ class Reconciler:
         self.settings: Any = None  # kopf's, for per-object loggers
 
     def observe(self, controller: KindController, body: dict, event_type: str | None) -> None:
-        """Takes the object from a watch event; queues it if it is new or its spec is unobserved.
-        Nothing is created in SageMaker before kopf has added the finalizer that lets us clean up."""
+        """Takes the object from a watch event; queues it if it is new, its spec is unobserved, or
+        it is being deleted and still carries our finalizer."""
         metadata = body["metadata"]
         key = (controller.kind, metadata["namespace"], metadata["name"])
-        deleting = event_type == "DELETED" or metadata.get("deletionTimestamp")
-        if deleting or FINALIZER not in (metadata.get("finalizers") or ()):
+        if event_type == "DELETED":
             self.forget(key)
             return
         latest = trimmed(body)
@@ -246,20 +273,13 @@ class Reconciler:
         state.body = latest
         if not state.status_written:
             state.status = status
-        if metadata.get("generation") != state.status.get("observedGeneration"):
+        if metadata.get("generation") != state.status.get("observedGeneration") or metadata.get("deletionTimestamp"):
             self.queue.add(key)
 
     def forget(self, key: ObjectKey) -> None:
         if self.objects.pop(key, None) is not None:
             self.queue.forget(key)
             record_object(key, None)
-
-    async def quiesce(self, key: ObjectKey) -> None:
-        """Forgets the object and waits for a pass in progress to end, so that cleanup never runs
-        beside a pass that may still be creating what cleanup deletes."""
-        self.forget(key)
-        while self.queue.processing(key):
-            await asyncio.sleep(QUIESCE_POLL_SECONDS)
 
     async def run(self) -> None:
         workers = [asyncio.create_task(self._work()) for _ in range(self.runtime.config.max_concurrent_reconciles)]
@@ -291,40 +311,61 @@ class Reconciler:
         body["status"] = copy.deepcopy(state.status)
         logger = kopf.LocalObjectLogger(body=body, settings=self.settings)
         ctx = ObjectContext(self.runtime, state.controller.kind, state.controller.plural, body, logger)
-        delay: float | None
+        if ctx.deleting:
+            return await self._finalize(key, state, ctx)
         if stalled_for_generation(ctx.status, ctx.generation):
             delay = None  # the user must change the spec first
         else:
-            plan, transient = await reconcile_once(state.controller, ctx)
+            transient = False
+            try:
+                # Before anything exists in SageMaker: deletion must wait for our cleanup.
+                await ctx.add_finalizer()
+            except kubernetes.client.ApiException as error:
+                plan, transient = Plan(health=Health.reconciling("Retrying", f"will retry: {error.reason}")), True
+            else:
+                plan, transient = await reconcile_once(state.controller, ctx)
             try:
                 await report(ctx, plan)
             except kubernetes.client.ApiException as error:
                 logger.warning("status write failed, will retry: %s", error.reason)
                 transient = True
             state.status, state.status_written = ctx.status, True
-            if transient:
-                state.failures += 1
-                delay = min(self.runtime.config.poll_interval_seconds * 2 ** (state.failures - 1), MAX_BACKOFF_SECONDS)
-                delay *= random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
-            else:
+            delay = self._backoff(state) if transient else plan.requeue_after
+            if not transient:
                 state.failures = 0
-                delay = plan.requeue_after
         record_object(key, ctx.status)
         return delay
 
+    def _backoff(self, state: ObjectState) -> float:
+        state.failures += 1
+        delay = min(self.runtime.config.poll_interval_seconds * 2 ** (state.failures - 1), MAX_BACKOFF_SECONDS)
+        return delay * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
 
-async def run_finalizer(controller: KindController, runtime: Runtime, body: Any, logger: Any) -> None:
-    ctx = ObjectContext(runtime, controller.kind, controller.plural, snapshot(body), logger)
-    try:
-        waiting = await controller.finalize(ctx)
-    except Exception as error:
-        kind = classify(error)
-        if kind is ErrorKind.NOT_FOUND:
-            return
-        if kind is ErrorKind.TERMINAL:
-            message = f"cleanup refused by SageMaker: {error_message(error)}; remove the finalizer to give up"
-            ctx.event(Event("Warning", "CleanupFailed", message))
-            raise kopf.TemporaryError(message, delay=MAX_BACKOFF_SECONDS) from error
-        raise kopf.TemporaryError(f"cleanup will retry: {error_message(error)}", delay=runtime.config.poll_interval_seconds) from error
-    if waiting:
-        raise kopf.TemporaryError(waiting, delay=runtime.config.poll_interval_seconds)
+    async def _finalize(self, key: ObjectKey, state: ObjectState, ctx: ObjectContext) -> float | None:
+        """Cleans up SageMaker, then lets Kubernetes delete the object by removing our finalizer."""
+        if FINALIZER not in ctx.finalizers:
+            self.forget(key)
+            return None
+        try:
+            waiting = await state.controller.finalize(ctx)
+        except Exception as error:  # classified: gone already, refused for good, or transient
+            kind = classify(error)
+            if kind is ErrorKind.TERMINAL:
+                message = f"cleanup refused by SageMaker: {error_message(error)}; remove the finalizer to give up"
+                ctx.event(Event("Warning", "CleanupFailed", message))
+                return MAX_BACKOFF_SECONDS
+            if kind is not ErrorKind.NOT_FOUND:
+                ctx.logger.warning("cleanup will retry: %s", error_message(error))
+                return self._backoff(state)
+            waiting = None
+        if waiting:
+            ctx.logger.info("cleanup waiting: %s", waiting)
+            return self.runtime.config.poll_interval_seconds
+        try:
+            await ctx.remove_finalizer()
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                ctx.logger.warning("finalizer removal will retry: %s", error.reason)
+                return self._backoff(state)
+        self.forget(key)
+        return None

@@ -5,6 +5,7 @@ that report them nor queue behind one another for minutes."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
 import logging
 import socket
@@ -15,7 +16,9 @@ import kubernetes
 logger = logging.getLogger(__name__)
 
 COMPONENT = "kubemaker"
-POSTING_WRITERS = 4
+# Writers, each with a thread of its own: posting must not queue behind status writes for the
+# shared threads, and a burst of thousands of state changes needs more than one at a time.
+POSTING_WRITERS = 8
 # Events wait here while the API server is slow; beyond this many, new ones are dropped (and
 # logged): Events are a courtesy, status is the record.
 MAX_PENDING_EVENTS = 10_000
@@ -48,6 +51,7 @@ class EventPoster:
         self._core = core
         self._instance = instance or socket.gethostname()
         self._pending: asyncio.Queue[PendingEvent] = asyncio.Queue(MAX_PENDING_EVENTS)
+        self._threads = concurrent.futures.ThreadPoolExecutor(POSTING_WRITERS, thread_name_prefix="events")
 
     def post(self, body: dict, type: str, reason: str, message: str) -> None:
         try:
@@ -64,7 +68,7 @@ class EventPoster:
             event = await self._pending.get()
             for delay in (*RETRY_DELAYS_SECONDS, None):
                 try:
-                    await asyncio.to_thread(self._create, event)
+                    await asyncio.get_running_loop().run_in_executor(self._threads, self._create, event)
                     break
                 except Exception as error:  # an API answer, or no connection at all
                     refused = isinstance(error, kubernetes.client.ApiException) and error.status not in RETRIED_STATUSES
@@ -77,7 +81,7 @@ class EventPoster:
     def _create(self, event: PendingEvent) -> None:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         namespace = event.involved["namespace"]
-        self._core.create_namespaced_event(namespace, {
+        response = self._core.create_namespaced_event(namespace, {
             "metadata": {"generateName": f"{event.involved['name'][:EVENT_NAME_PREFIX_LENGTH]}.", "namespace": namespace},
             "involvedObject": event.involved,
             "type": event.type,
@@ -89,4 +93,6 @@ class EventPoster:
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
             "reportingInstance": self._instance,
-        })
+        }, _preload_content=False)  # the created Event is not read: skip parsing it
+        response.drain_conn()
+        response.release_conn()

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from . import API_GROUP, FINALIZER
+from . import API_GROUP
 from .config import OperatorConfig
 from .controller import Reconciler
 from .handlers import register_kind
@@ -78,7 +78,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        settings.persistence.finalizer = FINALIZER
+        # kopf only watches: our finalizer is the reconciler's, and no handler of ours needs kopf's
+        # progress or diff records (kopf keeps its own finalizer name, which it never adds for us).
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.posting.enabled = False  # the operator posts its own Events (events.py), not log lines

@@ -94,6 +94,7 @@ class RecordingController:
     passes: list = field(default_factory=list)
     running: int = 0
     most_at_once: int = 0
+    cleanups: list = field(default_factory=list)  # what finalize answers in turn; then done (None)
 
     async def reconcile(self, ctx):
         self.running += 1
@@ -105,6 +106,10 @@ class RecordingController:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
+
+    async def finalize(self, ctx):
+        self.passes.append((ctx.name, "finalize", None))
+        return self.cleanups.pop(0) if self.cleanups else None
 
 
 @dataclass
@@ -121,9 +126,13 @@ class FakeRuntime:
     work_queue: WorkQueue = field(default_factory=WorkQueue)
     events: FakeEvents = field(default_factory=FakeEvents)
     writes: list = field(default_factory=list)
+    patches: list = field(default_factory=list)
 
     async def patch_status(self, plural, namespace, name, status):
         self.writes.append((name, status))
+
+    async def patch_object(self, plural, namespace, name, json_patch):
+        self.patches.append((name, json_patch))
 
 
 def body(name: str, generation: int = 1, status: dict | None = None, finalizer: bool = True, **metadata) -> dict:
@@ -131,7 +140,7 @@ def body(name: str, generation: int = 1, status: dict | None = None, finalizer: 
         "apiVersion": "sagemaker.kubemaker.io/v1alpha1",
         "kind": "TrainingJob",
         "metadata": {
-            "namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": generation,
+            "namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": generation, "resourceVersion": "7",
             "finalizers": [FINALIZER] if finalizer else [],
             "managedFields": [{"manager": "kubectl"}], **metadata,
         },
@@ -146,21 +155,42 @@ async def settle(reconciler: Reconciler, seconds: float = 0.2) -> None:
     workers.cancel()
 
 
-def test_an_object_is_reconciled_only_once_kopf_has_added_the_finalizer():
+def test_the_finalizer_is_added_before_the_first_reconcile_and_only_once():
     async def scenario():
         controller, runtime = RecordingController(), FakeRuntime()
         reconciler = Reconciler(runtime)
         reconciler.observe(controller, body("a", finalizer=False), None)
         await settle(reconciler)
-        before = list(controller.passes)
-        reconciler.observe(controller, body("a"), "MODIFIED")
+        reconciler.observe(controller, body("a", generation=2), "MODIFIED")
         await settle(reconciler)
-        return before, controller.passes, runtime.writes
+        return controller.passes, runtime.patches
 
-    before, passes, writes = run(scenario())
-    assert before == []
-    assert [name for name, _, _ in passes] == ["a"]
-    assert writes[0][1]["observedGeneration"] == 1
+    passes, patches = run(scenario())
+    assert [generation for _, generation, _ in passes] == [1, 2]
+    assert patches == [("a", [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+    ])]
+
+
+def test_deletion_waits_for_cleanup_then_removes_exactly_our_finalizer():
+    async def scenario():
+        controller = RecordingController(cleanups=["waiting for the job to stop"])
+        runtime = FakeRuntime(config=OperatorConfig(pollIntervalSeconds=0.05))
+        reconciler = Reconciler(runtime)
+        deleting = body("a", deletionTimestamp="2026-01-01T00:00:00Z")
+        deleting["metadata"]["finalizers"] = ["other.example.com/keep", FINALIZER]
+        reconciler.observe(controller, deleting, "MODIFIED")
+        await settle(reconciler, 0.3)
+        return controller.passes, runtime.patches, reconciler.objects
+
+    passes, patches, objects = run(scenario())
+    assert [step for _, step, _ in passes] == ["finalize", "finalize"]
+    assert patches == [("a", [
+        {"op": "test", "path": "/metadata/finalizers/1", "value": FINALIZER},
+        {"op": "remove", "path": "/metadata/finalizers/1"},
+    ])]
+    assert objects == {}
 
 
 def test_our_own_status_writes_coming_back_queue_nothing_but_a_spec_change_does():
@@ -213,7 +243,7 @@ def test_a_stalled_object_waits_for_a_spec_change_and_a_deleted_one_is_forgotten
         runtime.work_queue.add(("TrainingJob", "ns", "a"))  # a tracker wakes it: still stalled
         await settle(reconciler)
         stalled_passes = len(controller.passes)
-        reconciler.observe(controller, body("a", deletionTimestamp="2026-01-01T00:00:00Z"), "MODIFIED")
+        reconciler.observe(controller, body("a"), "DELETED")
         runtime.work_queue.add(("TrainingJob", "ns", "a"))
         await settle(reconciler)
         return stalled_passes, len(controller.passes), reconciler.objects, runtime.events.posted
