@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import kubernetes
 
+from .metrics import EVENTS_DROPPED
+
 logger = logging.getLogger(__name__)
 
 COMPONENT = "kubemaker"
@@ -57,6 +59,7 @@ class EventPoster:
         try:
             self._pending.put_nowait(PendingEvent(involved_object(body), type, reason, message))
         except asyncio.QueueFull:
+            EVENTS_DROPPED.labels("backlog").inc()
             logger.warning("dropped Event %s for %s: %d Events are waiting", reason, body["metadata"].get("name"),
                            MAX_PENDING_EVENTS)
 
@@ -73,6 +76,7 @@ class EventPoster:
                 except Exception as error:  # an API answer, or no connection at all
                     refused = isinstance(error, kubernetes.client.ApiException) and error.status not in RETRIED_STATUSES
                     if refused or delay is None:
+                        EVENTS_DROPPED.labels("refused" if refused else "unreachable").inc()
                         logger.warning("could not post Event %s for %s/%s: %s", event.reason,
                                        event.involved["namespace"], event.involved["name"], error)
                         break

@@ -25,6 +25,9 @@ AWS_THROTTLES = Counter(
 AWS_ERRORS = Counter(
     "kubemaker_aws_api_errors_total", "AWS error answers by code.", ["service", "operation", "code"]
 )
+EVENTS_DROPPED = Counter(
+    "kubemaker_events_dropped_total", "Kubernetes Events not posted: too many waiting, or refused.", ["cause"]
+)
 OBJECTS = Gauge("kubemaker_objects", "Objects by kind and SageMaker state.", ["kind", "state"])
 SPOT_SAVINGS = Gauge(
     "kubemaker_training_spot_savings_percent", "Managed spot savings of completed training jobs.",

@@ -8,6 +8,7 @@ import kubernetes
 
 from kubemaker import events
 from kubemaker.events import EventPoster
+from kubemaker.metrics import EVENTS_DROPPED
 
 
 class FakeResponse:
@@ -51,7 +52,10 @@ def test_events_are_posted_retried_when_transient_and_dropped_when_refused(monke
         await asyncio.sleep(0.3)
         writers.cancel()
 
+    dropped = {cause: EVENTS_DROPPED.labels(cause)._value.get() for cause in ("refused", "unreachable")}
     asyncio.run(scenario())
+    assert EVENTS_DROPPED.labels("refused")._value.get() == dropped["refused"] + 1
+    assert EVENTS_DROPPED.labels("unreachable")._value.get() == dropped["unreachable"] + 1
     posted = {body["reason"]: body for _, body in core.created}
     assert set(posted) == {"Created", "Throttled"}
     assert core.attempts == {"Created": 1, "Throttled": 3, "Refused": 1, "Hopeless": 3}
