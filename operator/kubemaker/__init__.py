@@ -2,5 +2,5 @@
 
 API_GROUP = "sagemaker.kubemaker.io"
 API_VERSION = "v1alpha1"
-# kopf holds deletion with this finalizer until the SageMaker side is cleaned up.
+# Deletion waits on this finalizer until the reconciler has cleaned up the SageMaker side.
 FINALIZER = f"{API_GROUP}/cleanup"

@@ -37,9 +37,6 @@ from .runtime import ObjectKey, Runtime
 # after the faults stop. Jitter keeps objects that failed together from retrying together.
 MAX_BACKOFF_SECONDS = 60
 BACKOFF_JITTER = 0.2
-# How often cleanup looks whether the object's last pass has ended; passes take a second or so.
-QUIESCE_POLL_SECONDS = 0.1
-
 
 EVENT_MESSAGE_LENGTH = 1024  # an Event is read on one line of kubectl describe
 
@@ -179,6 +176,7 @@ async def reconcile_once(controller: KindController, ctx: ObjectContext) -> tupl
     """One reconciliation; returns the plan to report and whether the failure was transient."""
     started = time.monotonic()
     try:
+        await ctx.add_finalizer()  # before anything exists in SageMaker: deletion waits for cleanup
         plan = await controller.reconcile(ctx)
         RECONCILE_TOTAL.labels(controller.kind, "success").inc()
         return plan, False
@@ -316,14 +314,7 @@ class Reconciler:
         if stalled_for_generation(ctx.status, ctx.generation):
             delay = None  # the user must change the spec first
         else:
-            transient = False
-            try:
-                # Before anything exists in SageMaker: deletion must wait for our cleanup.
-                await ctx.add_finalizer()
-            except kubernetes.client.ApiException as error:
-                plan, transient = Plan(health=Health.reconciling("Retrying", f"will retry: {error.reason}")), True
-            else:
-                plan, transient = await reconcile_once(state.controller, ctx)
+            plan, transient = await reconcile_once(state.controller, ctx)
             try:
                 await report(ctx, plan)
             except kubernetes.client.ApiException as error:

@@ -11,7 +11,6 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from . import API_GROUP
 from .config import OperatorConfig
 from .controller import Reconciler
 from .handlers import register_kind
@@ -78,9 +77,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        # kopf only watches: our finalizer is the reconciler's, and no handler of ours needs kopf's
-        # progress or diff records (kopf keeps its own finalizer name, which it never adds for us).
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+        # kopf only watches: the finalizer is the reconciler's (kopf keeps its own name for one, and
+        # adds it for no handler of ours), and kopf still builds a diff base on every event.
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.posting.enabled = False  # the operator posts its own Events (events.py), not log lines
         settings.watching.server_timeout = 300
