@@ -8,16 +8,16 @@ STAMP := $(VENV)/.installed-stamp
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml dev/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e . -e './dev[test]'
 	touch $(STAMP)
 
-# Builds kube-apiserver, etcd and Helm (chart tests) from their Go modules once; later runs find them in the cache.
+# Builds the Kubernetes binaries (one `kube` wrapper), etcd and Helm (chart tests) from their Go modules once; later runs find them in the cache.
 controlplane: setup
-	$(BIN)/kubemaker dev build
-	$(BIN)/python -c 'from kubemaker.devenv.binaries import HELM, ensure_built; ensure_built(HELM)'
+	$(BIN)/kubemaker-dev build
+	$(BIN)/python -c 'from kubemaker_dev.binaries import HELM, ensure_built; ensure_built(HELM)'
 
 test: controlplane
 	$(BIN)/python -m pytest -ra
@@ -27,11 +27,11 @@ soak: controlplane
 	$(BIN)/python bench/soak.py
 
 demo: controlplane
-	$(BIN)/kubemaker demo
+	$(BIN)/kubemaker-dev demo
 
 # Regenerates the API shapes, CRDs and API reference from the botocore service model.
 generate: setup
-	$(BIN)/python -m kubemaker.api.generate
+	$(BIN)/python -m kubemaker_dev.codegen.generate
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info dev/build dev/*.egg-info

@@ -25,9 +25,9 @@ import yaml
 
 from kubemaker import API_GROUP
 from kubemaker.conditions import READY, RECONCILING, STALLED
-from kubemaker.devenv.controlplane import LocalControlPlane
-from kubemaker.devenv.operatorprocess import OperatorProcess
-from kubemaker.emulator.process import start_emulator
+from kubemaker_dev.controlplane import LocalControlPlane
+from kubemaker_dev.operatorprocess import OperatorProcess
+from kubemaker_emulator.process import start_emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEALTH_DIR = REPO_ROOT / "argocd" / "health" / API_GROUP

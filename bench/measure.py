@@ -27,7 +27,7 @@ from typing import Iterator
 import kubernetes
 
 from kubemaker import API_GROUP, API_VERSION
-from kubemaker.devenv.controlplane import LocalControlPlane
+from kubemaker_dev.controlplane import LocalControlPlane
 from world import REPO
 
 NAMESPACE = "default"

@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubemaker.devenv.kubectl import run_kubectl
-from kubemaker.devenv.operatorprocess import OperatorProcess
+from kubemaker_dev.kubectl import run_kubectl
+from kubemaker_dev.operatorprocess import OperatorProcess
 from world import REPO, World, local_world
 
 NAMESPACE = "soak"

@@ -10,10 +10,10 @@ from typing import Iterator
 
 import yaml
 
-from kubemaker.devenv.controlplane import LocalControlPlane
-from kubemaker.devenv.kubectl import run_kubectl
-from kubemaker.devenv.operatorprocess import OperatorProcess
-from kubemaker.emulator.process import EmulatorProcess, start_emulator
+from kubemaker_dev.controlplane import LocalControlPlane
+from kubemaker_dev.kubectl import run_kubectl
+from kubemaker_dev.operatorprocess import OperatorProcess
+from kubemaker_emulator.process import EmulatorProcess, start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kubemaker.devenv.kubectl import KubectlError, run_kubectl
+from kubemaker_dev.kubectl import KubectlError, run_kubectl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def control_plane(tmp_path_factory):
     if os.environ.get("E2E_KUBECONFIG"):
         yield None
         return
-    from kubemaker.devenv.controlplane import ControlPlaneError, LocalControlPlane
+    from kubemaker_dev.controlplane import ControlPlaneError, LocalControlPlane
 
     local = LocalControlPlane(tmp_path_factory.mktemp("controlplane"))
     try:
@@ -66,14 +66,14 @@ def namespace(kubectl, request) -> str:
 def helm() -> Path:
     """The helm binary, built once from its Go module like kube-apiserver: the chart tests render with it
     and the e2e operator runs under the RBAC it renders."""
-    from kubemaker.devenv.binaries import HELM, ensure_built
+    from kubemaker_dev.binaries import HELM, ensure_built
 
     return ensure_built(HELM)
 
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    from kubemaker.emulator.process import start_emulator
+    from kubemaker_emulator.process import start_emulator
 
     log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
     process = start_emulator(profile="fast", log_path=log_path)

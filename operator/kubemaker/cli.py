@@ -1,54 +1,9 @@
-"""The `kubemaker` command: the operator, the local test world and the tools users run."""
+"""The `kubemaker` command: the operator and the tools users run (`kubemaker-dev` has the local test world)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-from .devenv import binaries, environment
-from .devenv.controlplane import ControlPlaneError
-
-
-def dev_build(_args: argparse.Namespace) -> int:
-    for name, path in binaries.ensure_all_built().items():
-        print(f"{name}: {path}")
-    return 0
-
-
-def print_usage_hint(state: environment.DevState) -> None:
-    print("Local control plane and SageMaker emulator are running.")
-    print(f"  kube-apiserver kubeconfig: {state.kubeconfig}")
-    print(f"  SageMaker emulator:        {state.emulator_url}")
-    print(f"  logs:                      {state.log_dir}")
-    print("Use them from this shell with:")
-    print("  eval \"$(kubemaker dev env)\"")
-    print(f"  kubectl --kubeconfig {state.kubeconfig} get ns")
-    print("Stop them with: kubemaker dev down")
-
-
-def dev_up(args: argparse.Namespace) -> int:
-    try:
-        state = environment.up(profile=args.profile, kubeconfig=args.kubeconfig)
-    except ControlPlaneError as error:
-        print(f"kubemaker dev up: {error}", file=sys.stderr)
-        return 1
-    print_usage_hint(state)
-    return 0
-
-
-def dev_down(_args: argparse.Namespace) -> int:
-    print("stopped" if environment.down() else "nothing was running")
-    return 0
-
-
-def dev_env(_args: argparse.Namespace) -> int:
-    state = environment.DevState.load()
-    if state is None or not state.running():
-        print("kubemaker dev env: nothing is running; start it with `kubemaker dev up`", file=sys.stderr)
-        return 1
-    for key, value in state.env().items():
-        print(f"export {key}={value}")
-    return 0
 
 
 def run_operator(args: argparse.Namespace) -> int:
@@ -84,16 +39,6 @@ def add_logs_parser(commands) -> None:
     logs.set_defaults(handler=show_logs)
 
 
-def demo(args: argparse.Namespace) -> int:
-    from .devenv.demo import run_demo
-
-    try:
-        return run_demo(args.timeout, args.kubeconfig, args.profile)
-    except ControlPlaneError as error:
-        print(f"kubemaker demo: {error}", file=sys.stderr)
-        return 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,25 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_logs_parser(commands)
 
-    demo_parser = commands.add_parser("demo", help="run everything locally and apply examples/ (no cluster, no AWS)")
-    demo_parser.add_argument("--timeout", type=float, default=900, help="seconds to watch before giving up")
-    demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
-    demo_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
-    demo_parser.set_defaults(handler=demo)
-
-    dev = commands.add_parser("dev", help="the local control plane and SageMaker emulator")
-    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
-    dev_commands.add_parser("build", help="build (once) kube-apiserver and etcd from Go modules").set_defaults(
-        handler=dev_build
-    )
-    up = dev_commands.add_parser("up", help="start kube-apiserver, etcd and the SageMaker emulator")
-    up.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
-    up.add_argument("--kubeconfig", help="use this existing cluster instead of starting a local control plane")
-    up.set_defaults(handler=dev_up)
-    dev_commands.add_parser("down", help="stop what `dev up` started").set_defaults(handler=dev_down)
-    dev_commands.add_parser("env", help="print shell exports for KUBECONFIG and the AWS endpoint").set_defaults(
-        handler=dev_env
-    )
     return parser
 
 

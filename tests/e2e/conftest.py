@@ -47,7 +47,7 @@ def operator(operator_account, emulator, crds, tmp_path_factory):
     refused role."""
     import yaml
 
-    from kubemaker.devenv.operatorprocess import OperatorProcess
+    from kubemaker_dev.operatorprocess import OperatorProcess
 
     workdir = tmp_path_factory.mktemp("operator")
     config_path = workdir / "config.yaml"

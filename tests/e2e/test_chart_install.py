@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubemaker.devenv.controlplane import LocalControlPlane, terminate
-from kubemaker.devenv.ports import free_port
+from kubemaker_dev.controlplane import LocalControlPlane, terminate
+from kubemaker_dev.ports import free_port
 from tests.conftest import run_kubectl
 from tests.e2e.chart import permission_complaints, server_side_apply, service_account_kubeconfig
 from tests.e2e.helpers import apply, condition, events_for, get, wait_for

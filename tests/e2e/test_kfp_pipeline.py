@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubemaker.devenv.binaries import cache_root
+from kubemaker_dev.binaries import cache_root
 from tests.conftest import REPO_ROOT
 
 KFP_VERSION = "2.17.0"

@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from kubemaker.emulator.control import ControlApiError
+from kubemaker_emulator.control import ControlApiError
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
-from kubemaker.emulator.control import ControlApiError
-from kubemaker.emulator.process import start_emulator
+from kubemaker_emulator.control import ControlApiError
+from kubemaker_emulator.process import start_emulator
 from tests.emulator.helpers import training_request, wait_until
 
 
@@ -24,7 +24,7 @@ def own_emulator(tmp_path_factory):
 def test_module_entry_point_writes_the_ready_file(tmp_path):
     ready = tmp_path / "url"
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubemaker.emulator", "--port", "0", "--profile", "demo", "--ready-file", str(ready)],
+        [sys.executable, "-m", "kubemaker_emulator", "--port", "0", "--profile", "demo", "--ready-file", str(ready)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -109,7 +109,7 @@ def test_spot_interruption_resumes_from_checkpoint(sagemaker, control, unique):
 
 
 def test_interrupting_an_on_demand_job_is_refused(sagemaker, control, unique):
-    from kubemaker.emulator.control import ControlApiError
+    from kubemaker_emulator.control import ControlApiError
 
     name = unique("on-demand")
     sagemaker.create_training_job(**training_request(name))

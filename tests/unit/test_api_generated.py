@@ -10,11 +10,11 @@ import botocore
 import pytest
 import yaml
 
-from kubemaker.api import generate
+from kubemaker_dev.codegen import generate
 from kubemaker.api.base import from_wire
 from kubemaker.api.registry import KINDS, InvalidSpec, dump_status, parse_spec, parse_status
 from kubemaker.api.training_job import TrainingJobStatus, spot_savings_percent
-from kubemaker.crdgen import crd, crd_file_name
+from kubemaker_dev.codegen.crdgen import crd, crd_file_name
 
 # The table in API.md.
 CONTRACT = {

@@ -1,4 +1,4 @@
-"""`kubemaker demo` (`make demo`): the whole product on one machine, with no cluster and no AWS.
+"""`kubemaker-dev demo` (`make demo`): the whole product on one machine, with no cluster and no AWS.
 
 Starts the local control plane and the SageMaker emulator (human-scale timings), installs the CRDs,
 runs the operator, applies every manifest in examples/ and shows `kubectl get sagemaker` as it
@@ -17,7 +17,7 @@ from pathlib import Path
 from . import environment
 from .kubectl import run_kubectl
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_NAMESPACE = "kubemaker-demo"
 REFRESH_SECONDS = 3
 
@@ -72,8 +72,8 @@ def run_demo(timeout_seconds: float, kubeconfig: str | None = None, profile: str
         time.sleep(REFRESH_SECONDS)
 
     print("\nEverything is still running, so you can look around:", file=out)
-    print('  eval "$(kubemaker dev env)"', file=out)
+    print('  eval "$(kubemaker-dev env)"', file=out)
     print(f"  kubectl describe sagemaker -n {DEMO_NAMESPACE}", file=out)
     print(f"  kubemaker logs trainingjob/<name> -n {DEMO_NAMESPACE}", file=out)
-    print("Stop it all with: kubemaker dev down", file=out)
+    print("Stop it all with: kubemaker-dev down", file=out)
     return 0 if settled_all else 1

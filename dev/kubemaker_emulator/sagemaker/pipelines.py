@@ -15,8 +15,8 @@ import json
 import uuid
 from typing import Any, Iterator
 
-from kubemaker.emulator.errors import resource_not_found, validation_error
-from kubemaker.emulator.sagemaker.base import Region, Resource, operation, page, short_hex, time_window_filter
+from kubemaker_emulator.errors import resource_not_found, validation_error
+from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, short_hex, time_window_filter
 
 DEFAULT_MAX_PARALLEL_STEPS = 50
 EXECUTION_FAILURE = "Step failure: One or multiple steps failed."

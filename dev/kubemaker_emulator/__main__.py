@@ -1,4 +1,4 @@
-"""`python -m kubemaker.emulator`: serves the SageMaker emulator until interrupted."""
+"""`python -m kubemaker_emulator`: serves the SageMaker emulator until interrupted."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from kubemaker.emulator.timings import PROFILES
+from kubemaker_emulator.timings import PROFILES
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m kubemaker.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubemaker_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="demo", help="how long each phase lasts")
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     # Our app prints one line per request; werkzeug's own access log would repeat it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from kubemaker.emulator.app import EmulatorApp
+    from kubemaker_emulator.app import EmulatorApp
 
     app = EmulatorApp(arguments.profile)
     server = make_server(arguments.host, arguments.port, app, threaded=True)

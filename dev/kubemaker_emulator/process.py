@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubemaker.emulator.control import EmulatorControl
+from kubemaker_emulator.control import EmulatorControl
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 DEFAULT_REGION = "us-east-1"
@@ -64,7 +64,7 @@ def start_emulator(
     host: str = "127.0.0.1",
     ready_timeout: float = 60.0,
 ) -> EmulatorProcess:
-    """Starts `python -m kubemaker.emulator` and returns once it answers.
+    """Starts `python -m kubemaker_emulator` and returns once it answers.
 
     Its request log goes to `log_path` (default: a temporary file, see `.log_path`).
     """
@@ -74,7 +74,7 @@ def start_emulator(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     ready_file = Path(tempfile.mkdtemp(prefix="kubemaker-emulator-ready-")) / "url"
     command = [
-        sys.executable, "-m", "kubemaker.emulator",
+        sys.executable, "-m", "kubemaker_emulator",
         "--host", host, "--port", str(port), "--profile", profile, "--ready-file", str(ready_file),
     ]  # fmt: skip
     with open(log_path, "ab") as log:

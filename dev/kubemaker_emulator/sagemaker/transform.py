@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubemaker.emulator.errors import resource_in_use, validation_error
-from kubemaker.emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
-from kubemaker.emulator.sagemaker.hosting import model_not_found
+from kubemaker_emulator.errors import resource_in_use, validation_error
+from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
+from kubemaker_emulator.sagemaker.hosting import model_not_found
 
 
 def transform_defaults(request: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Builds kube-apiserver and etcd from their official Go modules and caches the binaries.
+"""Builds the Kubernetes components, etcd and Helm from their official Go modules and caches the binaries.
 
 The wrapper modules in `tools/` pin the upstream releases; the cache key is a hash of the wrapper's
 files, so a version bump rebuilds and an unchanged pin never does.
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-TOOLS_DIR = Path(__file__).resolve().parents[3] / "tools"
+TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"
 WRAPPER_FILES = ("go.mod", "go.sum", "main.go")
 
 
@@ -47,7 +47,7 @@ class GoTool:
 
     def ldflags(self) -> str:
         flags = ["-s", "-w"]
-        if self.name == "kube-apiserver":
+        if self.name == "kube":
             version = kubernetes_version(self.source_dir / "go.mod")
             major, minor = version.lstrip("v").split(".")[:2]
             # Without these the server reports v0.0.0 and kubectl warns about version skew.
@@ -61,10 +61,12 @@ class GoTool:
         return " ".join(flags)
 
 
-KUBE_APISERVER = GoTool("kube-apiserver")
+# One binary for kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet (`kube
+# COMPONENT ...`): they share most of their packages, so one build compiles them once.
+KUBE = GoTool("kube")
 ETCD = GoTool("etcd")
-TOOLS = (ETCD, KUBE_APISERVER)
-# For the chart tests only, so `kubemaker dev up` does not wait for it.
+TOOLS = (ETCD, KUBE)
+# For the chart tests only, so `kubemaker-dev up` does not wait for it.
 HELM = GoTool("helm")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from kubemaker.emulator.sagemaker.base import seeded_fraction
+from kubemaker_emulator.sagemaker.base import seeded_fraction
 
 LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "mape", "perplexity", "logloss")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
-from kubemaker.emulator.errors import resource_in_use, validation_error
-from kubemaker.emulator.sagemaker.base import (
+from kubemaker_emulator.errors import resource_in_use, validation_error
+from kubemaker_emulator.sagemaker.base import (
     Region,
     Resource,
     operation,
@@ -19,7 +19,7 @@ from kubemaker.emulator.sagemaker.base import (
     seeded_fraction,
     time_window_filter,
 )
-from kubemaker.emulator.sagemaker.metrics import metric_value
+from kubemaker_emulator.sagemaker.metrics import metric_value
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 DEFAULT_MAX_RUNTIME = 86400

@@ -14,8 +14,8 @@ import hashlib
 import math
 from typing import Any
 
-from kubemaker.emulator.errors import validation_error
-from kubemaker.emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
+from kubemaker_emulator.errors import validation_error
+from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
 
 IN_PROGRESS_ENDPOINT_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 

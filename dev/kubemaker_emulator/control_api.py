@@ -10,11 +10,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from kubemaker.emulator.errors import AwsError
-from kubemaker.emulator.timings import merge_overrides
+from kubemaker_emulator.errors import AwsError
+from kubemaker_emulator.timings import merge_overrides
 
 if TYPE_CHECKING:
-    from kubemaker.emulator.app import EmulatorApp
+    from kubemaker_emulator.app import EmulatorApp
 
 PREFIX = "/_emulator"
 DEFAULT_REGION = "us-east-1"

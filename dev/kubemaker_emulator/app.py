@@ -4,7 +4,7 @@ Requests are routed as follows:
 - `/_emulator/...`: the control API (faults, failures, timings, counters); no AWS operation has a
   path, so these can never be mistaken for one.
 - SageMaker operations (`X-Amz-Target: SageMaker.<Operation>`) that the emulator implements: the
-  state model in `kubemaker.emulator.sagemaker`, after validation against botocore's service model.
+  state model in `kubemaker_emulator.sagemaker`, after validation against botocore's service model.
 - Everything else (CloudWatch Logs, Application Auto Scaling, STS, S3, and SageMaker operations the
   emulator does not model): moto's own server application.
 """
@@ -25,13 +25,13 @@ from moto.moto_api._internal import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 
-from kubemaker.emulator.control_api import ControlApi
-from kubemaker.emulator.errors import AwsError, serialization_error
-from kubemaker.emulator.faults import Fault, FaultInjector
-from kubemaker.emulator.sagemaker import OPERATIONS
-from kubemaker.emulator.sagemaker.base import ACCOUNT_ID, World
-from kubemaker.emulator.servicemodel import RequestValidator, shape_output
-from kubemaker.emulator.timings import profile_timings
+from kubemaker_emulator.control_api import ControlApi
+from kubemaker_emulator.errors import AwsError, serialization_error
+from kubemaker_emulator.faults import Fault, FaultInjector
+from kubemaker_emulator.sagemaker import OPERATIONS
+from kubemaker_emulator.sagemaker.base import ACCOUNT_ID, World
+from kubemaker_emulator.servicemodel import RequestValidator, shape_output
+from kubemaker_emulator.timings import profile_timings
 
 DEFAULT_REGION = "us-east-1"
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")

@@ -91,7 +91,8 @@ class LocalControlPlane:
         self.api_port = free_port()
         self._apiserver_command = (
             [
-                str(paths["kube-apiserver"]),
+                str(paths["kube"]),
+                "kube-apiserver",
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",

@@ -1,4 +1,4 @@
-"""The SageMaker emulator: the operator's test double and the embedded default of `kubemaker dev up`.
+"""The SageMaker emulator: the operator's test double and the embedded default of `kubemaker-dev up`.
 
 Design: a WSGI layer in front of moto's server application (see `app`). SageMaker itself is
 answered by our own state model (`sagemaker/`), where every job and endpoint moves through its
@@ -9,10 +9,10 @@ from AWS and it lacks operations, so patching would mean replacing most of it wh
 its internals, which change between moto releases. Training job logs are written into moto's logs
 backend, so the standard `logs` API reads them.
 
-Entry points: `python -m kubemaker.emulator`, `kubemaker.emulator.process.start_emulator`, and the
-control client `kubemaker.emulator.control.EmulatorControl`.
+Entry points: `python -m kubemaker_emulator`, `kubemaker_emulator.process.start_emulator`, and the
+control client `kubemaker_emulator.control.EmulatorControl`.
 """
 
-from kubemaker.emulator.control import EmulatorControl
+from kubemaker_emulator.control import EmulatorControl
 
 __all__ = ["EmulatorControl"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol
 
-from kubemaker.emulator.errors import validation_error
-from kubemaker.emulator.scheduler import Scheduler, Timer
+from kubemaker_emulator.errors import validation_error
+from kubemaker_emulator.scheduler import Scheduler, Timer
 
 ACCOUNT_ID = "123456789012"
 

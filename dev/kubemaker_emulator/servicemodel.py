@@ -16,7 +16,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
-from kubemaker.emulator.errors import serialization_error, validation_error
+from kubemaker_emulator.errors import serialization_error, validation_error
 
 # Pattern checks on very long strings (pipeline definitions up to 1 MB) cost more than they catch.
 PATTERN_CHECK_MAX_LENGTH = 4096

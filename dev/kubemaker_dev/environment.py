@@ -1,4 +1,4 @@
-"""`kubemaker dev up/down/env`: the local control plane and the emulator, kept running for a person.
+"""`kubemaker-dev up/down/env`: the local control plane and the emulator, kept running for a person.
 
 Processes are detached and their pids recorded in a state file, so `dev down` from any shell stops
 them. The state lives in ~/.cache/kubemaker/dev (or $KUBEMAKER_DEV_DIR).
@@ -75,7 +75,7 @@ def start_emulator_detached(log_dir: Path, profile: str) -> tuple[int, str]:
     ready_file.unlink(missing_ok=True)
     with open(log_dir / "emulator.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kubemaker.emulator", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "kubemaker_emulator", "--host", "127.0.0.1", "--port", "0",
              "--profile", profile, "--ready-file", str(ready_file)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )

@@ -13,8 +13,8 @@ import copy
 import math
 from typing import Any
 
-from kubemaker.emulator.errors import resource_in_use, resource_not_found, validation_error
-from kubemaker.emulator.sagemaker.base import (
+from kubemaker_emulator.errors import resource_in_use, resource_not_found, validation_error
+from kubemaker_emulator.sagemaker.base import (
     Region,
     Resource,
     operation,
@@ -23,7 +23,7 @@ from kubemaker.emulator.sagemaker.base import (
     short_hex,
     time_window_filter,
 )
-from kubemaker.emulator.sagemaker.training import TrainingJob, launch_training_job, validate_training_request
+from kubemaker_emulator.sagemaker.training import TrainingJob, launch_training_job, validate_training_request
 
 DEFAULT_MAX_NUMBER_OF_TRAINING_JOBS = 10
 # Members of a tuning job's training job definition that a child training job takes as they are.

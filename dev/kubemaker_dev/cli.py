@@ -1,0 +1,92 @@
+"""`kubemaker-dev`: the local test world (control plane, node, SageMaker emulator), the demo, the image
+and the code generators. Not part of the product: `pip install ./dev` next to the product package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import binaries, environment
+from .controlplane import ControlPlaneError
+
+
+def build(_args: argparse.Namespace) -> int:
+    for name, path in binaries.ensure_all_built().items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def print_usage_hint(state: environment.DevState) -> None:
+    print("Local control plane and SageMaker emulator are running.")
+    print(f"  kube-apiserver kubeconfig: {state.kubeconfig}")
+    print(f"  SageMaker emulator:        {state.emulator_url}")
+    print(f"  logs:                      {state.log_dir}")
+    print("Use them from this shell with:")
+    print("  eval \"$(kubemaker-dev env)\"")
+    print(f"  kubectl --kubeconfig {state.kubeconfig} get ns")
+    print("Stop them with: kubemaker-dev down")
+
+
+def up(args: argparse.Namespace) -> int:
+    try:
+        state = environment.up(profile=args.profile, kubeconfig=args.kubeconfig)
+    except ControlPlaneError as error:
+        print(f"kubemaker-dev up: {error}", file=sys.stderr)
+        return 1
+    print_usage_hint(state)
+    return 0
+
+
+def down(_args: argparse.Namespace) -> int:
+    print("stopped" if environment.down() else "nothing was running")
+    return 0
+
+
+def env(_args: argparse.Namespace) -> int:
+    state = environment.DevState.load()
+    if state is None or not state.running():
+        print("kubemaker-dev env: nothing is running; start it with `kubemaker-dev up`", file=sys.stderr)
+        return 1
+    for key, value in state.env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    try:
+        return run_demo(args.timeout, args.kubeconfig, args.profile)
+    except ControlPlaneError as error:
+        print(f"kubemaker-dev demo: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubemaker-dev", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build", help="build (once) the Kubernetes binaries and etcd from Go modules").set_defaults(
+        handler=build
+    )
+    up_parser = commands.add_parser("up", help="start kube-apiserver, etcd and the SageMaker emulator")
+    up_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
+    up_parser.add_argument("--kubeconfig", help="use this existing cluster instead of starting a local control plane")
+    up_parser.set_defaults(handler=up)
+    commands.add_parser("down", help="stop what `up` started").set_defaults(handler=down)
+    commands.add_parser("env", help="print shell exports for KUBECONFIG and the AWS endpoint").set_defaults(handler=env)
+
+    demo_parser = commands.add_parser("demo", help="run everything locally and apply examples/ (no cluster, no AWS)")
+    demo_parser.add_argument("--timeout", type=float, default=900, help="seconds to watch before giving up")
+    demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
+    demo_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
+    demo_parser.set_defaults(handler=demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

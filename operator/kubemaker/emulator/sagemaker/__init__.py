@@ -1,6 +1,0 @@
-"""SageMaker's own state model; importing the kind modules registers their operations."""
-
-from kubemaker.emulator.sagemaker import hosting, pipelines, training, transform, tuning  # noqa: F401
-from kubemaker.emulator.sagemaker.base import OPERATIONS
-
-__all__ = ["OPERATIONS"]
