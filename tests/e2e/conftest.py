@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -41,10 +43,22 @@ def operator_account(kubectl, helm, tmp_path_factory) -> ServiceAccountLogin:
 
 
 @pytest.fixture(scope="session")
-def operator(operator_account, emulator, crds, tmp_path_factory):
-    """`kubemaker run` as a child process against the test cluster, as the chart's ServiceAccount, and
-    the emulator. The default namespace policy allows only SageMaker* roles, so tests can show a
-    refused role."""
+def installed_wheel(tmp_path_factory) -> Path:
+    """The bin directory of a virtualenv holding the wheel built from this tree and only its base
+    dependencies: the e2e suite drives the artifact users install, not the editable dev install."""
+    from kubemaker_dev.wheel import WheelError, build_wheel, install_wheel
+
+    try:
+        return install_wheel(build_wheel(tmp_path_factory.mktemp("wheel")))
+    except WheelError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def operator(operator_account, emulator, crds, installed_wheel, tmp_path_factory):
+    """`kubemaker run` from the installed wheel, as a child process against the test cluster, as the
+    chart's ServiceAccount, and the emulator. The default namespace policy allows only SageMaker*
+    roles, so tests can show a refused role."""
     import yaml
 
     from kubemaker_dev.operatorprocess import OperatorProcess
@@ -54,6 +68,10 @@ def operator(operator_account, emulator, crds, tmp_path_factory):
     config_path.write_text(yaml.safe_dump({
         "strictStatus": True,
         "resyncIntervalSeconds": 10,  # drift tests wait for the slow look
+        # The Lease the chart's Role allows. Timings that outlast test_faults' API server restart: with
+        # the default 10 s renew deadline this lone leader would (rightly) exit, with nobody to restart it.
+        "leaderElection": {"leaseName": OPERATOR_RELEASE, "leaseNamespace": OPERATOR_RELEASE,
+                           "leaseDurationSeconds": 90, "renewDeadlineSeconds": 60},
         "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]},
         "namespacePolicies": {
             TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],
@@ -62,7 +80,7 @@ def operator(operator_account, emulator, crds, tmp_path_factory):
     }))
     process = OperatorProcess(
         {**emulator.aws_environment(), **OPERATOR_CREDENTIALS, "KUBECONFIG": str(operator_account.kubeconfig)},
-        workdir / "operator.log", config_path, poll_interval=0.5,
+        workdir / "operator.log", config_path, poll_interval=0.5, entry_point=(str(installed_wheel / "kubemaker"),),
     )
     process.start()
     yield process
