@@ -48,7 +48,7 @@ class GoTool:
     def ldflags(self) -> str:
         flags = ["-s", "-w"]
         if self.name == "kube":
-            version = kubernetes_version(self.source_dir / "go.mod")
+            version = required_version(self.source_dir / "go.mod", "k8s.io/kubernetes")
             major, minor = version.lstrip("v").split(".")[:2]
             # Without these the server reports v0.0.0 and kubectl warns about version skew.
             for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -58,6 +58,10 @@ class GoTool:
                     f"-X {package}.gitMinor={minor}",
                     f"-X {package}.gitTreeState=clean",
                 ]
+        elif self.name == "actionlint":
+            # Otherwise `actionlint -version` reports the wrapper module's "(devel)".
+            version = required_version(self.source_dir / "go.mod", "github.com/rhysd/actionlint")
+            flags.append(f"-X github.com/rhysd/actionlint.version={version}")
         return " ".join(flags)
 
 
@@ -68,12 +72,14 @@ ETCD = GoTool("etcd")
 TOOLS = (ETCD, KUBE)
 # For the chart tests only, so `kubemaker-dev up` does not wait for it.
 HELM = GoTool("helm")
+# For the release workflow's test only (tests/unit/test_release.py).
+ACTIONLINT = GoTool("actionlint")
 
 
-def kubernetes_version(go_mod: Path) -> str:
-    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\S+)", go_mod.read_text(), re.M)
+def required_version(go_mod: Path, module: str) -> str:
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod.read_text(), re.M)
     if not match:
-        raise RuntimeError(f"{go_mod} does not pin k8s.io/kubernetes")
+        raise RuntimeError(f"{go_mod} does not pin {module}")
     return match.group(1)
 
 
