@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test soak demo generate controlplane clean
+.PHONY: setup test soak demo image generate controlplane clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ soak: controlplane
 
 demo: controlplane
 	$(BIN)/kubemaker-dev demo
+
+# The operator image on a locally bootstrapped Debian base (no registry needed); prints its reference.
+image: setup
+	$(BIN)/kubemaker-dev image
 
 # Regenerates the API shapes, CRDs and API reference from the botocore service model.
 generate: setup

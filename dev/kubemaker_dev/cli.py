@@ -62,6 +62,12 @@ def demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def build_image(args: argparse.Namespace) -> int:
+    from . import image
+
+    return image.main(["--save", args.save] if args.save else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker-dev", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
     demo_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
     demo_parser.set_defaults(handler=demo)
+
+    image_parser = commands.add_parser("image", help="build the operator image on a locally bootstrapped Debian base")
+    image_parser.add_argument("--save", help="also write it as a docker-archive tar to this path")
+    image_parser.set_defaults(handler=build_image)
     return parser
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -120,7 +121,10 @@ class DockerDaemon:
 
     def docker(self, *args: str, capture: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
         command = ["docker", *args]
-        result = subprocess.run(command, env=self.environment, capture_output=capture, text=True, timeout=timeout)
+        # Uncaptured output (a build's progress) goes to stderr: stdout stays the image reference alone.
+        output = subprocess.PIPE if capture else sys.stderr
+        result = subprocess.run(command, env=self.environment, stdout=output, stderr=output if capture else None,
+                                text=True, timeout=timeout)
         if result.returncode != 0:
             details = (result.stderr or "")[-3000:] if capture else ""
             raise ImageError(f"{' '.join(command)} failed ({result.returncode}) {details}")
@@ -226,21 +230,41 @@ def default_daemon() -> DockerDaemon:
     return DockerDaemon(data_dir=data_dir, run_dir=Path(f"/run/kubemaker-docker-{store}"))
 
 
+# The daemon this process holds: nested docker_daemon() calls (a test session, then save_image) share it.
+_held: list[DockerDaemon] = []
+
+
 @contextlib.contextmanager
 def docker_daemon() -> Iterator[DockerDaemon]:
-    """The private dockerd: reused when it already answers, else started here and stopped on exit."""
+    """The private dockerd, started here and stopped on exit. One process at a time holds it (a file
+    lock), so a daemon is never stopped under another user; one left running by a killed holder is
+    reused and left running."""
+    if _held:
+        yield _held[-1]
+        return
     ensure_packages()
     daemon = default_daemon()
-    if daemon.answers():
-        yield daemon
-        return
-    processes = daemon.start()
-    try:
-        yield daemon
-    finally:
-        for process in reversed(processes):
-            stop_process(process)
-        daemon.unmount_network_namespace()
+    daemon.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(daemon.run_dir / "lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another user of the image daemon ({daemon.run_dir})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _held.append(daemon)
+        try:
+            if daemon.answers():
+                yield daemon
+                return
+            processes = daemon.start()
+            try:
+                yield daemon
+            finally:
+                for process in reversed(processes):
+                    stop_process(process)
+                daemon.unmount_network_namespace()
+        finally:
+            _held.pop()
 
 
 def base_key() -> str:

@@ -1,5 +1,6 @@
-"""What can be checked of the Dockerfile without a Docker engine: a pinned base, a non-root user the
-chart agrees with, the entrypoint, and that what it copies exists and installs a working command."""
+"""What can be checked of the Dockerfile without a Docker engine: a base pinned by digest and passed as
+a build argument, a non-root user the chart agrees with, the entrypoint, and that what it copies exists
+and stays the product only. tests/image builds the image and runs it."""
 
 from __future__ import annotations
 
@@ -30,15 +31,24 @@ def values(keyword: str) -> list[str]:
     return [rest for found, rest in instructions() if found == keyword]
 
 
-def test_every_stage_starts_from_a_pinned_python_311_slim_base():
-    bases = [rest.split()[0] for rest in values("FROM")]
-    assert bases, "no FROM"
-    for base in bases:
-        image, _, tag = base.partition(":")
-        assert image == "python", base
-        # A full patch version, never a moving tag such as 3.11-slim or latest.
-        assert re.fullmatch(r"3\.11\.\d+-slim(-[a-z]+)?", tag), f"{base} is not a pinned 3.11 slim tag"
-    assert len(set(bases)) == 1, "build and runtime stages should share one base"
+def build_arguments() -> dict[str, str]:
+    return dict(rest.partition("=")[::2] for rest in values("ARG"))
+
+
+def test_the_public_base_is_pinned_by_digest_with_its_tag_alongside():
+    """The default base is immutable (a digest), and the comment just above it names the tag it was,
+    a full Python 3.11 patch version, never a moving tag such as 3.11-slim or latest."""
+    default = build_arguments()["BASE_IMAGE"]
+    assert re.fullmatch(r"python@sha256:[0-9a-f]{64}", default), f"{default} is not pinned by digest"
+    lines = DOCKERFILE.read_text().splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line.startswith("ARG BASE_IMAGE=")]
+    assert re.fullmatch(r"# python:3\.11\.\d+-slim-[a-z]+", lines[index - 1]), "the pinned tag is not named above it"
+
+
+def test_both_stages_start_from_the_base_given_as_build_argument():
+    # A local build passes BASE_IMAGE (and a build-stage variant of it); by default both are the public base.
+    assert build_arguments()["BUILD_BASE_IMAGE"] == "${BASE_IMAGE}"
+    assert [rest.split()[0] for rest in values("FROM")] == ["${BUILD_BASE_IMAGE}", "${BASE_IMAGE}"]
 
 
 def test_runs_as_the_non_root_uid_the_chart_expects():
@@ -65,6 +75,13 @@ def test_copied_files_exist_and_are_not_excluded_from_the_context():
         for source in sources:
             assert (REPO_ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
             assert f"!{source}" in ignored, f".dockerignore leaves {source} out of the build context"
+
+
+def test_the_build_context_holds_only_the_product():
+    # Everything is ignored first, then only the product's files are let back in: never dev/.
+    ignored = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert ignored[0] == "*"
+    assert {line for line in ignored if line.startswith("!")} == {"!pyproject.toml", "!README.md", "!operator/"}
 
 
 def test_exposed_ports_are_the_chart_defaults():
