@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml dev/pyproject.toml
 	$(BIN)/pip install --quiet -e . -e './dev[test]'
 	touch $(STAMP)
 
-# Builds the Kubernetes binaries (one `kube` wrapper), etcd and Helm (chart tests) from their Go modules once; later runs find them in the cache.
+# Builds from their Go modules, once, the Kubernetes binaries (one `kube` wrapper), etcd, the nodes'
+# containerd, runc shim and pause image (tests/node), and Helm (chart tests); later runs find them cached.
 controlplane: setup
 	$(BIN)/kubemaker-dev build
 	$(BIN)/python -c 'from kubemaker_dev.binaries import HELM, ensure_built; ensure_built(HELM)'

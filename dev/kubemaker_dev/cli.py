@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import binaries, environment
 from .controlplane import ControlPlaneError
 
 
 def build(_args: argparse.Namespace) -> int:
-    for name, path in binaries.ensure_all_built().items():
+    from .node import ensure_node_built
+
+    try:
+        built = {**binaries.ensure_all_built(), **ensure_node_built()}
+    except binaries.BuildError as error:
+        print(f"kubemaker-dev build: {error}", file=sys.stderr)
+        return 1
+    for name, path in built.items():
         print(f"{name}: {path}")
     return 0
 
@@ -62,6 +70,17 @@ def demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def node(args: argparse.Namespace) -> int:
+    from .node import NodeError, serve
+
+    try:
+        serve(args.nodes, args.workdir)
+    except (NodeError, ControlPlaneError, binaries.BuildError) as error:
+        print(f"kubemaker-dev node: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_image(args: argparse.Namespace) -> int:
     from . import image
 
@@ -71,9 +90,10 @@ def build_image(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubemaker-dev", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="build (once) the Kubernetes binaries and etcd from Go modules").set_defaults(
-        handler=build
-    )
+    commands.add_parser(
+        "build", help="build (once) from Go modules the Kubernetes binaries, etcd, and the nodes' containerd, "
+                      "runc shim and pause image"
+    ).set_defaults(handler=build)
     up_parser = commands.add_parser("up", help="start kube-apiserver, etcd and the SageMaker emulator")
     up_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
     up_parser.add_argument("--kubeconfig", help="use this existing cluster instead of starting a local control plane")
@@ -86,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--kubeconfig", help="use this existing cluster (kind, k3d, EKS) instead of a local one")
     demo_parser.add_argument("--profile", choices=["fast", "demo"], default="demo", help="emulator timings")
     demo_parser.set_defaults(handler=demo)
+
+    node_parser = commands.add_parser(
+        "node", help="run a control plane with controllers and real nodes (kubelet, containerd) until Ctrl-C"
+    )
+    node_parser.add_argument("--nodes", type=int, default=1, help="how many nodes (each its own kubelet and containerd)")
+    node_parser.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "kubemaker" / "node",
+                             help="state and logs (emptied first)")
+    node_parser.set_defaults(handler=node)
 
     image_parser = commands.add_parser("image", help="build the operator image on a locally bootstrapped Debian base")
     image_parser.add_argument("--save", help="also write it as a docker-archive tar to this path")

@@ -1,7 +1,9 @@
 """A real Kubernetes control plane (etcd + kube-apiserver) as local processes, envtest style.
 
-There is no controller-manager or scheduler: CRDs, custom objects, RBAC, Events and watches work;
-pods never run and namespaces never finish deleting (tests use a fresh namespace each).
+By default there is no controller-manager or scheduler: CRDs, custom objects, RBAC, Events and
+watches work; pods never run and namespaces never finish deleting (tests use a fresh namespace
+each). `start_controllers()` adds kube-controller-manager and kube-scheduler, which a node
+(node.py) needs.
 """
 
 from __future__ import annotations
@@ -22,10 +24,26 @@ from pathlib import Path
 import yaml
 
 from . import binaries
-from .certs import write_control_plane_certs
+from .certs import issue_certificate, write_control_plane_certs
 from .ports import free_port
 
 READY_TIMEOUT_SECONDS = 90
+# What the test world needs from the controller-manager: Deployments down to pods, ServiceAccounts
+# and the CA their tokens' volumes carry, cascading and namespace deletion, node health,
+# PodDisruptionBudgets and Services' endpoints.
+CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "node-lifecycle-controller",
+    "pod-garbage-collector-controller",
+    "disruption-controller",
+    "endpointslice-controller",
+)
 
 
 class ControlPlaneError(RuntimeError):
@@ -48,6 +66,10 @@ class LocalControlPlane:
         return self.workdir / "logs"
 
     @property
+    def pki_dir(self) -> Path:
+        return self.workdir / "pki"
+
+    @property
     def kubeconfig_path(self) -> Path:
         return self.workdir / "kubeconfig"
 
@@ -59,7 +81,7 @@ class LocalControlPlane:
         paths = binaries.ensure_all_built()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
-        pki = self.workdir / "pki"
+        pki = self.pki_dir
         pki.mkdir(exist_ok=True)
         certs = write_control_plane_certs(pki)
         self.token = secrets.token_hex(24)
@@ -101,7 +123,15 @@ class LocalControlPlane:
                 f"--tls-private-key-file={certs['key']}",
                 f"--cert-dir={pki}",
                 f"--token-auth-file={token_file}",
-                "--authorization-mode=RBAC",
+                f"--client-ca-file={certs['ca']}",
+                # Node + NodeRestriction: a kubelet's certificate lets it touch only its own node and pods.
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--kubelet-client-certificate={certs['kubelet_client_cert']}",
+                f"--kubelet-client-key={certs['kubelet_client_key']}",
+                f"--kubelet-certificate-authority={certs['ca']}",
+                # A node's name does not resolve here; its InternalIP is where its kubelet listens.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={certs['sa_pub']}",
@@ -118,6 +148,69 @@ class LocalControlPlane:
         self._wait_for(f"{self.server_url}/readyz", ready=lambda body: body.strip() == "ok", ca=certs["ca"])
         self.startup_seconds = time.monotonic() - started
         return self
+
+    def start_controllers(self) -> None:
+        """Starts kube-controller-manager and kube-scheduler, each with its own client certificate
+        (the users the bootstrap RBAC roles are bound to); returns once both answer /healthz."""
+        if "kube-controller-manager" in self.processes:
+            return
+        kube = binaries.ensure_built(binaries.KUBE)
+        manager_port, scheduler_port = free_port(), free_port()
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(kube),
+                "kube-controller-manager",
+                *self._component_flags("kube-controller-manager", manager_port),
+                f"--controllers={','.join(CONTROLLERS)}",
+                # Each controller acts as its own ServiceAccount, with the bootstrap RBAC roles.
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={self.pki_dir / 'sa.key'}",
+                f"--root-ca-file={self._ca}",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler", [str(kube), "kube-scheduler", *self._component_flags("kube-scheduler", scheduler_port)]
+        )
+        for port in (manager_port, scheduler_port):
+            self._wait_for(f"https://127.0.0.1:{port}/healthz", ready=lambda body: body.strip() == "ok", ca=self._ca)
+
+    def _component_flags(self, component: str, port: int) -> list[str]:
+        user = f"system:{component}"  # system:kube-controller-manager, system:kube-scheduler
+        client = issue_certificate(self.pki_dir, f"{component}-client", user)
+        serving = issue_certificate(self.pki_dir, f"{component}-serving", component, hosts=("127.0.0.1", "localhost"))
+        kubeconfig = self.write_kubeconfig(
+            self.workdir / f"{component}.kubeconfig", user, client["cert"], client["key"]
+        )
+        return [
+            f"--kubeconfig={kubeconfig}",
+            # Delegated authentication and authorization of their own /metrics and /healthz.
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={serving['cert']}",
+            f"--tls-private-key-file={serving['key']}",
+            # One instance of each: electing a leader would only delay the start.
+            "--leader-elect=false",
+            "--v=1",
+        ]
+
+    def write_kubeconfig(self, path: Path, user: str, cert: Path, key: Path) -> Path:
+        """A kubeconfig for a client-certificate identity (a component or a kubelet)."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "kubemaker-local", "cluster": {"server": self.server_url, "certificate-authority": str(self._ca)}}
+            ],
+            "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+            "contexts": [{"name": "kubemaker-local", "context": {"cluster": "kubemaker-local", "user": user}}],
+            "current-context": "kubemaker-local",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
 
     def restart_apiserver(self, down_seconds: float = 0) -> None:
         """Stops kube-apiserver and starts it again on the same port, etcd untouched: what a
@@ -186,8 +279,8 @@ class LocalControlPlane:
         return {name: process.pid for name, process in self.processes.items()}
 
     def stop(self) -> None:
-        # The API server first, so it does not log a storm of etcd connection errors.
-        for name in ("kube-apiserver", "etcd"):
+        # The controllers, then the API server, so neither logs a storm of connection errors.
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             process = self.processes.pop(name, None)
             if process is not None:
                 terminate(process.pid, lambda p=process: p.poll() is not None)

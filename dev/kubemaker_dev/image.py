@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .controlplane import terminate
+from .hostpackages import HostPackageError, ensure_debian_packages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_REPOSITORY = "kubemaker"
@@ -76,24 +77,6 @@ def cache_dir() -> Path:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def ensure_packages() -> None:
-    """Installs the Debian packages of any missing binary (a fresh CI machine has none of them)."""
-    missing = sorted({package for binary, package in REQUIRED_PACKAGES.items() if shutil.which(binary) is None})
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise ImageError(f"building the image needs the Debian packages {', '.join(missing)}: install them as root")
-    log(f"installing {', '.join(missing)} with apt-get")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *missing]):
-        result = subprocess.run(command, env=environment, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ImageError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    still_missing = [binary for binary in REQUIRED_PACKAGES if shutil.which(binary) is None]
-    if still_missing:
-        raise ImageError(f"{', '.join(still_missing)} still missing after installing {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -242,7 +225,10 @@ def docker_daemon() -> Iterator[DockerDaemon]:
     if _held:
         yield _held[-1]
         return
-    ensure_packages()
+    try:
+        ensure_debian_packages(REQUIRED_PACKAGES, "building the image")
+    except HostPackageError as error:
+        raise ImageError(str(error)) from None
     daemon = default_daemon()
     daemon.run_dir.mkdir(parents=True, exist_ok=True)
     with open(daemon.run_dir / "lock", "w") as lock:

@@ -24,13 +24,14 @@ DEV_ENTRY_POINT = (sys.executable, "-m", "kubemaker.cli")
 
 class OperatorProcess:
     def __init__(self, env: dict[str, str], log_path: Path, config_path: Path | None = None, poll_interval: float = 1.0,
-                 entry_point: tuple[str, ...] = DEV_ENTRY_POINT):
+                 entry_point: tuple[str, ...] = DEV_ENTRY_POINT, extra_args: tuple[str, ...] = ()):
         # As the image runs it (Dockerfile): benchmarks measure what production runs.
         self.env = {**os.environ, "MALLOC_ARENA_MAX": "2", **env}
         self.log_path = log_path
         self.config_path = config_path
         self.poll_interval = poll_interval
         self.entry_point = entry_point
+        self.extra_args = extra_args  # e.g. ("--verbose",)
         self.process: subprocess.Popen | None = None
         self.liveness_port = 0
         self.metrics_port = 0
@@ -49,6 +50,7 @@ class OperatorProcess:
         ]
         if self.config_path:
             command += ["--config", str(self.config_path)]
+        command += self.extra_args
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)

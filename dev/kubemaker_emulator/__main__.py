@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from kubemaker_emulator.timings import PROFILES
 
@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> None:
     from kubemaker_emulator.app import EmulatorApp
 
     app = EmulatorApp(arguments.profile)
-    server = make_server(arguments.host, arguments.port, app, threaded=True)
+
+    class RequestHandler(WSGIRequestHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # The Date header by the emulator's clock, which a test may have skewed.
+            return super().date_time_string(app.clock.now() if timestamp is None else timestamp)
+
+    server = make_server(arguments.host, arguments.port, app, threaded=True, request_handler=RequestHandler)
     url = f"http://{arguments.host}:{server.server_port}"
     if arguments.ready_file:
         # Written whole, then renamed, so a watcher never reads half a URL.

@@ -1,8 +1,10 @@
 """The emulator's WSGI application: one port for SageMaker, the other AWS services and the controls.
 
 Requests are routed as follows:
-- `/_emulator/...`: the control API (faults, failures, timings, counters); no AWS operation has a
-  path, so these can never be mistaken for one.
+- `/_emulator/...`: the control API (faults, failures, timings, counters, credentials, clock); no
+  AWS operation has a path, so these can never be mistaken for one.
+- A request signed with a session token AssumeRole issued here that has expired: refused as AWS
+  refuses it, whatever the service. STS AssumeRole itself: `kubemaker_emulator.sts`.
 - SageMaker operations (`X-Amz-Target: SageMaker.<Operation>`) that the emulator implements: the
   state model in `kubemaker_emulator.sagemaker`, after validation against botocore's service model.
 - Everything else (CloudWatch Logs, Application Auto Scaling, STS, S3, and SageMaker operations the
@@ -31,6 +33,7 @@ from kubemaker_emulator.faults import Fault, FaultInjector
 from kubemaker_emulator.sagemaker import OPERATIONS
 from kubemaker_emulator.sagemaker.base import ACCOUNT_ID, World
 from kubemaker_emulator.servicemodel import RequestValidator, shape_output
+from kubemaker_emulator.sts import CredentialAuthority, EmulatorClock, expired_token_error, parse_query
 from kubemaker_emulator.timings import profile_timings
 
 DEFAULT_REGION = "us-east-1"
@@ -100,11 +103,20 @@ def _error_response(start_response: StartResponse, error: AwsError) -> list[byte
     return _json_response(start_response, error.status, {"__type": error.code, "message": error.message})
 
 
+def _text_response(start_response: StartResponse, status: int, content_type: str, body: str) -> list[bytes]:
+    payload = body.encode()
+    start_response(
+        f"{status} {'OK' if status == 200 else 'Error'}",
+        [("Content-Type", content_type), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", str(uuid.uuid4()))],
+    )
+    return [payload]
+
+
 def _fault_error(fault: Fault) -> AwsError:
     if fault.kind == "throttle":
         return AwsError("ThrottlingException", "Rate exceeded")
     if fault.kind == "validation":
-        return AwsError("ValidationException", "Injected fault: the request was rejected by the emulator.")
+        return AwsError("ValidationException", fault.message or "Injected fault: the request was rejected by the emulator.")
     if fault.status == 500:
         return AwsError("InternalFailure", "An internal error occurred. Try again.", 500)
     return AwsError("ServiceUnavailable", "Service is unavailable. Try again later.", 503)
@@ -113,19 +125,32 @@ def _fault_error(fault: Fault) -> AwsError:
 class EmulatorApp:
     def __init__(self, profile: str = "fast") -> None:
         self.profile = profile
-        self.world = World(profile_timings(profile), MotoServices())
+        self.clock = EmulatorClock()
+        self.world = World(profile_timings(profile), MotoServices(), clock=self.clock.now)
+        self.credentials = CredentialAuthority(self.clock)
         self.validator = RequestValidator("sagemaker")
         self.faults = FaultInjector()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.control = ControlApi(self)
 
     def reset(self) -> None:
-        """Forgets every resource in every service, faults, counters and timing overrides."""
+        """Forgets every resource in every service, faults, counters, timing overrides, issued
+        credentials and their lifetime override, and the clock's skew."""
         with self.world.lock:
             self.world.reset(profile_timings(self.profile))
             moto_api_backend.reset()
+            self.clock.skew_seconds = 0.0
+        self.credentials.reset()
         self.faults.clear()
         self.faults.reset_counts()
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Steps the emulator's clock to the host's plus `seconds`; changes already scheduled keep
+        their remaining wait."""
+        with self.world.lock:
+            self.world.catch_up()
+            self.world.scheduler.shift(seconds - self.clock.skew_seconds)
+            self.clock.skew_seconds = seconds
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
@@ -148,6 +173,13 @@ class EmulatorApp:
                     time.sleep(fault.latency_ms / 1000)
                 else:
                     return _error_response(recording_start_response, _fault_error(fault))
+            if self.credentials.expired(environ.get("HTTP_X_AMZ_SECURITY_TOKEN")):
+                content_type, body, code = expired_token_error(service)
+                outcome.append(code)
+                return _text_response(recording_start_response, 400, content_type, body)
+            if service == "sts" and operation == "AssumeRole":
+                status, body = self.credentials.assume_role(parse_query(_read_body(environ)))
+                return _text_response(recording_start_response, status, "text/xml", body)
             if service == "sagemaker" and operation in OPERATIONS and environ.get("HTTP_X_AMZ_TARGET", "").startswith("SageMaker."):
                 return self._sagemaker(environ, region, operation, recording_start_response)
             if service == "logs":

@@ -56,11 +56,13 @@ class EmulatorControl:
         count: int | None = None,
         services: list[str] | None = None,
         seed: int | None = None,
+        message: str | None = None,
     ) -> None:
         """Fails a share `rate` of calls with one of `kinds` ("throttle", "5xx", "latency", "validation").
 
         `operations` limits faults to those operation names (default: all); `services` to
-        "sagemaker" (default) and/or "application-autoscaling"; `count` stops after that many faults.
+        "sagemaker" (default) and/or "application-autoscaling"; `count` stops after that many faults;
+        `message` is what a validation fault says (e.g. SageMaker's "Could not find model data at ...").
         """
         self._call(
             "POST",
@@ -73,6 +75,7 @@ class EmulatorControl:
                 "count": count,
                 "services": services,
                 "seed": seed,
+                "message": message,
             },
         )
 
@@ -136,8 +139,26 @@ class EmulatorControl:
         return self._call("POST", "/timings", phase_seconds)["timings"]
 
     def reset(self) -> None:
-        """Forgets all resources in every service, faults, counters and timing overrides."""
+        """Forgets all resources in every service, faults, counters, timing overrides, issued
+        credentials, the credential lifetime override and the clock's skew."""
         self._call("POST", "/reset")
+
+    # Credentials and the clock ----------------------------------------------------------------------
+
+    def set_credential_lifetime(self, seconds: float | None) -> None:
+        """Credentials AssumeRole issues from now on expire after `seconds` (below AWS's minimum of
+        900 if need be), whatever DurationSeconds asks; None: after DurationSeconds again."""
+        self._call("POST", "/credentials", {"lifetime_seconds": seconds})
+
+    def clock(self) -> dict[str, float]:
+        """{"skew_seconds": ..., "now": the emulator's epoch seconds}."""
+        return self._call("GET", "/clock")
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """The emulator's clock reads the host's plus `seconds` (negative: behind) for everything it
+        reports and compares: SageMaker timestamps, the HTTP Date header, credential expiry. Changes
+        already scheduled keep their remaining wait."""
+        self._call("POST", "/clock", {"skew_seconds": seconds})
 
 
 def _body(**members: Any) -> dict[str, Any]:

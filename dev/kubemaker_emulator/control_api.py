@@ -1,4 +1,5 @@
-"""The control API under `/_emulator/`: faults, injected failures, timings, counters, reset.
+"""The control API under `/_emulator/`: faults, injected failures, timings, counters, issued
+credentials' lifetime, the clock's skew, reset.
 
 JSON in, JSON out. 404 names a resource that does not exist, 409 a resource in a state the
 control cannot apply to, 400 a malformed request.
@@ -48,6 +49,10 @@ class ControlApi:
             ("GET", "/calls", self.call_counts),
             ("DELETE", "/calls", self.reset_call_counts),
             ("POST", "/reset", self.reset),
+            ("GET", "/credentials", self.get_credentials),
+            ("POST", "/credentials", self.set_credentials),
+            ("GET", "/clock", self.get_clock),
+            ("POST", "/clock", self.set_clock),
             ("POST", "/training-jobs/(?P<name>[^/]+)/fail", self.fail_training_job),
             ("POST", "/training-jobs/(?P<name>[^/]+)/interrupt-spot", self.interrupt_spot),
             ("POST", "/transform-jobs/(?P<name>[^/]+)/fail", self.fail_transform_job),
@@ -140,6 +145,26 @@ class ControlApi:
     def reset(self, body: dict[str, Any]) -> dict[str, Any]:
         self.app.reset()
         return {}
+
+    def get_credentials(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"lifetime_seconds": self.app.credentials.lifetime_seconds}
+
+    def set_credentials(self, body: dict[str, Any]) -> dict[str, Any]:
+        lifetime = body.get("lifetime_seconds")
+        if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0):
+            raise ControlError(400, "lifetime_seconds must be a number > 0, or null for DurationSeconds")
+        self.app.credentials.lifetime_seconds = lifetime
+        return self.get_credentials(body)
+
+    def get_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"skew_seconds": self.app.clock.skew_seconds, "now": self.app.clock.now()}
+
+    def set_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        skew = body.get("skew_seconds")
+        if isinstance(skew, bool) or not isinstance(skew, (int, float)):
+            raise ControlError(400, "skew_seconds must be a number")
+        self.app.set_clock_skew(float(skew))
+        return self.get_clock(body)
 
     def fail_training_job(self, body: dict[str, Any], name: str) -> dict[str, Any]:
         reason = body.get("reason") or DEFAULT_REASON

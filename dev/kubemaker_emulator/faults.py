@@ -21,6 +21,7 @@ class FaultRule:
     services: frozenset[str]
     latency_ms: int
     remaining: int | None
+    message: str | None = None
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Fault:
     latency_ms: int = 0
     # For 5xx: alternates InternalFailure (500) and ServiceUnavailable (503).
     status: int = 400
+    message: str | None = None  # for validation: SageMaker's words to answer with
 
 
 class FaultInjector:
@@ -49,6 +51,7 @@ class FaultInjector:
         latency_ms: int = 0,
         count: int | None = None,
         seed: int | None = None,
+        message: str | None = None,
     ) -> None:
         kinds = kinds or ["throttle"]
         unknown = sorted(set(kinds) - set(FAULT_KINDS))
@@ -70,6 +73,7 @@ class FaultInjector:
                 services=frozenset(services),
                 latency_ms=latency_ms,
                 remaining=count,
+                message=message,
             )
             if seed is not None:
                 self._random.seed(seed)
@@ -99,7 +103,7 @@ class FaultInjector:
             status = 400
             if kind == "5xx":
                 status = 500 if self._faults[kind] % 2 else 503
-            return Fault(kind=kind, latency_ms=rule.latency_ms, status=status)
+            return Fault(kind=kind, latency_ms=rule.latency_ms, status=status, message=rule.message)
 
     def counts(self) -> dict[str, Any]:
         with self._lock:

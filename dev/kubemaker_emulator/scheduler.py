@@ -32,6 +32,11 @@ class Scheduler:
     def clear(self) -> None:
         self._heap.clear()
 
+    def shift(self, seconds: float) -> None:
+        """Moves every pending change by `seconds`, as when the clock is stepped: each still happens
+        after the same wait. A constant shift keeps the heap's order."""
+        self._heap[:] = [(due + seconds, sequence, action) for due, sequence, action in self._heap]
+
 
 class Timer:
     """At most one pending change for its owner: arming it again cancels the previous one."""

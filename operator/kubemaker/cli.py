@@ -18,7 +18,7 @@ def run_operator(args: argparse.Namespace) -> int:
         "logFormat": args.log_format,
         "livenessPort": args.liveness_port,
         "metricsPort": args.metrics_port,
-        "peering": args.peering,
+        "leaderElection": {"leaseName": args.lease_name, "leaseNamespace": args.lease_namespace},
     }
     run(load_config(args.config, overrides), verbose=args.verbose)
     return 0
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["text", "json"])
     run.add_argument("--liveness-port", type=int)
     run.add_argument("--metrics-port", type=int)
-    run.add_argument("--peering", help="kopf peering name, for standby replicas")
+    run.add_argument("--lease-name", help="the leader election Lease (default kubemaker)")
+    run.add_argument("--lease-namespace", help="its namespace (default: the pod's, else the kubeconfig context's)")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_operator)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class NamespacePolicy(BaseModel):
@@ -30,9 +30,55 @@ class NamespacePolicy(BaseModel):
         default=False, alias="allowAdoption",
         description="Whether objects may adopt existing SageMaker objects with adoptExisting: true.",
     )
+    allowed_sagemaker_references: list[str] = Field(
+        default_factory=list, alias="allowedSageMakerReferences",
+        description="Glob patterns of the ARNs of SageMaker objects that objects in the namespace may use by "
+        "name (modelName, pipelineName, ...) although another namespace, or nobody, owns them. Objects "
+        "tagged as the namespace's own are always allowed.",
+    )
 
     def allows_role(self, role_arn: str) -> bool:
         return any(fnmatch.fnmatchcase(role_arn, pattern) for pattern in self.allowed_role_arns)
+
+    def allows_reference(self, arn: str) -> bool:
+        # SageMaker lowercases names in most ARNs: a pattern written with the name as given must match.
+        return any(fnmatch.fnmatchcase(arn.lower(), pattern.lower()) for pattern in self.allowed_sagemaker_references)
+
+
+class LeaderElectionConfig(BaseModel):
+    """Replicas elect a leader through a Lease; only the leader reconciles (see leaderelection.py)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = Field(
+        default=True, description="Off only where a single operator runs for sure: it then leads at once.",
+    )
+    lease_name: str = Field(default="kubemaker", min_length=1, alias="leaseName")
+    lease_namespace: str | None = Field(
+        default=None, alias="leaseNamespace",
+        description="Default: the pod's namespace; outside a cluster the kubeconfig context's, else default.",
+    )
+    lease_duration_seconds: int = Field(
+        default=15, gt=0, alias="leaseDurationSeconds",
+        description="How long standbys wait, after the Lease last changed, before taking it over.",
+    )
+    renew_deadline_seconds: float = Field(
+        default=10, gt=0, alias="renewDeadlineSeconds",
+        description="A leader that has not renewed for this long stops reconciling and exits.",
+    )
+    retry_period_seconds: float = Field(
+        default=2, gt=0, alias="retryPeriodSeconds", description="How often the Lease is renewed, or tried.",
+    )
+
+    @model_validator(mode="after")
+    def leader_stops_before_others_start(self) -> "LeaderElectionConfig":
+        # client-go's checks: the leader must give up before the lease can expire for the others, and
+        # must get more than one retry (with jitter) within its deadline.
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError("renewDeadlineSeconds must be less than leaseDurationSeconds")
+        if self.retry_period_seconds * 1.2 >= self.renew_deadline_seconds:
+            raise ValueError("renewDeadlineSeconds must be more than 1.2 x retryPeriodSeconds")
+        return self
 
 
 class OperatorConfig(BaseModel):
@@ -50,16 +96,22 @@ class OperatorConfig(BaseModel):
         default=600.0, gt=0, alias="resyncIntervalSeconds",
         description="How often every tracked SageMaker object is listed again, whatever changed.",
     )
+    quota_recheck_interval_seconds: float = Field(
+        default=300.0, gt=0, alias="quotaRecheckIntervalSeconds",
+        description="How often an object Stalled on an account quota (ResourceLimitExceeded) tries again.",
+    )
     max_concurrent_reconciles: int = Field(
         default=64, gt=0, alias="maxConcurrentReconciles",
         description="Reconciliation passes at once; more objects wait their turn (bounds memory in bursts).",
     )
     log_format: Literal["text", "json"] = Field(default="text", alias="logFormat")
+    bind_address: str = Field(
+        default="0.0.0.0", min_length=1, alias="bindAddress",
+        description="Address the liveness and metrics servers listen on: with host networking, the pod's IP.",
+    )
     liveness_port: int | None = Field(default=8080, alias="livenessPort")
     metrics_port: int | None = Field(default=9090, alias="metricsPort")
-    peering: str | None = Field(
-        default=None, description="kopf peering object name, for more than one replica (standby)."
-    )
+    leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig, alias="leaderElection")
     strict_status: bool = Field(
         default=False, alias="strictStatus",
         description="Refuse to write status fields the CRD does not declare (the API server would prune "
@@ -77,6 +129,7 @@ ENV_OVERRIDES = {
     "AWS_ENDPOINT_URL": "endpointUrl",
     "KUBEMAKER_POLL_INTERVAL_SECONDS": "pollIntervalSeconds",
     "KUBEMAKER_LOG_FORMAT": "logFormat",
+    "KUBEMAKER_BIND_ADDRESS": "bindAddress",
 }
 
 
@@ -89,5 +142,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
     for variable, key in ENV_OVERRIDES.items():
         if os.environ.get(variable):
             raw[key] = os.environ[variable]
-    raw.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict):  # a section: flags override its keys, not the whole section
+            value = {**(raw.get(key) or {}), **{k: v for k, v in value.items() if v is not None}}
+        if value is not None:
+            raw[key] = value
     return OperatorConfig.model_validate(raw)

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import FINALIZER
 from .api.registry import InvalidSpec, undeclared_status_fields
-from .aws.errors import ErrorKind, classify, error_code, error_message
+from .aws.errors import QUOTA_CODES, ErrorKind, classify, error_code, error_message
 from .aws.ownership import Owner
 from .conditions import STALLED, Health, build_conditions, condition, is_true, shortened
 from .metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
@@ -168,8 +168,10 @@ def snapshot(body: Any) -> dict:
 
 
 def stalled_for_generation(status: dict, generation: int) -> bool:
+    """Stalled until the spec changes; a quota Stall is not: it is tried again at its slow interval."""
     stalled = condition(status.get("conditions"), STALLED)
-    return is_true(status.get("conditions"), STALLED) and stalled.get("observedGeneration") == generation
+    return (is_true(status.get("conditions"), STALLED) and stalled.get("observedGeneration") == generation
+            and stalled.get("reason") not in QUOTA_CODES)
 
 
 async def reconcile_once(controller: KindController, ctx: ObjectContext) -> tuple[Plan, bool]:
@@ -194,11 +196,17 @@ async def reconcile_once(controller: KindController, ctx: ObjectContext) -> tupl
         ), False
     except Exception as error:  # classified below: AWS, Kubernetes or our own bug
         RECONCILE_ERRORS.labels(controller.kind).inc()
-        if isinstance(error, ClientError) and classify(error) is ErrorKind.TERMINAL:
+        if isinstance(error, ClientError) and classify(error) in (ErrorKind.TERMINAL, ErrorKind.QUOTA):
             RECONCILE_TOTAL.labels(controller.kind, "stalled").inc()
             reason = error_code(error)
             message = f"SageMaker refused the request: {error_message(error)}"
-            return Plan(health=Health.stalled(reason, message), events=[Event("Warning", reason, message)]), False
+            recheck = None
+            if classify(error) is ErrorKind.QUOTA:
+                # Quotas are raised outside Kubernetes: look again now and then, with no spec change.
+                recheck = ctx.runtime.config.quota_recheck_interval_seconds
+                message += f" (an account quota: tried again every {recheck:g} s)"
+            return Plan(health=Health.stalled(reason, message), events=[Event("Warning", reason, message)],
+                        requeue_after=recheck), False
         if not isinstance(error, (ClientError, BotoCoreError, kubernetes.client.ApiException)):
             ctx.logger.exception("reconcile failed unexpectedly; retrying with backoff")
         RECONCILE_TOTAL.labels(controller.kind, "retry").inc()

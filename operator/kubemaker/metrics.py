@@ -28,6 +28,11 @@ AWS_ERRORS = Counter(
 EVENTS_DROPPED = Counter(
     "kubemaker_events_dropped_total", "Kubernetes Events not posted: too many waiting, or refused.", ["cause"]
 )
+LEADER = Gauge("kubemaker_leader", "1 while this replica leads (reconciles, polls SageMaker), 0 on a standby.")
+LEADER_TRANSITIONS = Counter(
+    "kubemaker_leader_transitions_total", "Times this replica acquired, lost or released the leader Lease.",
+    ["transition"],
+)
 OBJECTS = Gauge("kubemaker_objects", "Objects by kind and SageMaker state.", ["kind", "state"])
 SPOT_SAVINGS = Gauge(
     "kubemaker_training_spot_savings_percent", "Managed spot savings of completed training jobs.",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import sys
 from typing import Any
 
 import kopf
+import kubernetes
 import prometheus_client
 
 from .config import OperatorConfig
@@ -21,8 +23,12 @@ from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionContr
 from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
 from .handlers.transform import LIST_SHAPE as TRANSFORM_JOB_LIST, TransformJobController
 from .handlers.tuning import LIST_SHAPE as TUNING_JOB_LIST, TuningJobController
+from .leaderelection import LeaderElector, default_identity, default_lease_namespace
+from .metrics import LEADER
 from .runtime import WORKER_THREADS, Runtime
 from .tracker import Tracker
+
+log = logging.getLogger(__name__)
 
 # The API server stores JSON nested up to 10000 levels (Go's limit), and a pipelineDefinition object
 # may be that deep. kopf, the Kubernetes client and the operator parse, copy and serialise it with
@@ -30,6 +36,9 @@ from .tracker import Tracker
 # and the operator exit, again on every restart. Three frames per level (copy.deepcopy takes two);
 # at this depth a thread's 8 MiB stack still holds the C JSON parser's recursion.
 OPERATOR_RECURSION_LIMIT = 32_000
+# A leader that lost its Lease exits with this, as controller-runtime's managers do, and restarts as a
+# standby (the kubelet restarts the container).
+LOST_LEADERSHIP_EXIT_CODE = 1
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -87,15 +96,71 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="io")
         )
         reconciler.settings = settings
-        memo.tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
-        memo.tasks += [asyncio.create_task(reconciler.run()), asyncio.create_task(runtime.events.run())]
+        memo.reconciling = []
+        memo.events = asyncio.create_task(runtime.events.run())
+        memo.elector = build_elector(runtime)
+        if memo.elector is None:  # leads at once, with no election
+            LEADER.set(1)
+            memo.reconciling = start_reconciling(runtime, reconciler)
+        else:
+            memo.election = asyncio.create_task(lead_while_elected(memo, runtime, reconciler))
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
-        for task in getattr(memo, "tasks", []):
-            task.cancel()
+        # Stop renewing and reconciling first, then hand the Lease over: the next leader must not start
+        # while this one's workers run. A call already in a thread may still land; the create-once
+        # protocol (status records a name before its create) keeps it from making a duplicate.
+        election = getattr(memo, "election", None)
+        if election is not None:
+            election.cancel()
+            await asyncio.gather(election, return_exceptions=True)
+        await stop_tasks(getattr(memo, "reconciling", []))
+        if getattr(memo, "elector", None) is not None:
+            await memo.elector.release()
+        await stop_tasks([getattr(memo, "events", None)])
 
     return registry
+
+
+def build_elector(runtime: Runtime) -> LeaderElector | None:
+    election = runtime.config.leader_election
+    if not election.enabled:
+        return None
+    namespace = election.lease_namespace or default_lease_namespace()
+    # A client of its own (Runtime.create loaded the configuration): its own connections, never
+    # waiting behind the workers' for one.
+    api_client = kubernetes.client.ApiClient(kubernetes.client.Configuration.get_default_copy())
+    return LeaderElector(api_client, election, namespace, default_identity())
+
+
+def start_reconciling(runtime: Runtime, reconciler: Reconciler) -> list[asyncio.Task]:
+    """The workers and the SageMaker trackers. Every object the watch has shown so far gets a pass:
+    a standby's cache is warm, and the first passes also register running jobs with the trackers."""
+    for key in list(reconciler.objects):
+        runtime.work_queue.add(key)
+    tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
+    return [*tasks, asyncio.create_task(reconciler.run())]
+
+
+async def stop_tasks(tasks: list[asyncio.Task | None]) -> None:
+    running = [task for task in tasks if task is not None]
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+async def lead_while_elected(memo: Any, runtime: Runtime, reconciler: Reconciler) -> None:
+    """A standby until the Lease is ours, then the leader until it is lost. A lost Lease ends the
+    process: calls already in threads (a SageMaker create, a status write) cannot be cancelled, and
+    only exiting stops them before another replica may start leading."""
+    elector: LeaderElector = memo.elector
+    await elector.acquire()
+    memo.reconciling = start_reconciling(runtime, reconciler)
+    await elector.hold()
+    await stop_tasks(memo.reconciling)
+    log.error("stopped reconciling; exiting with %d to restart as a standby", LOST_LEADERSHIP_EXIT_CODE)
+    logging.shutdown()
+    os._exit(LOST_LEADERSHIP_EXIT_CODE)
 
 
 class ObserveHookNoise(logging.Filter):
@@ -114,13 +179,13 @@ def run(config: OperatorConfig, verbose: bool = False) -> None:
     logging.getLogger("kopf.objects").addFilter(ObserveHookNoise())
     runtime = Runtime.create(config)
     if config.metrics_port:
-        prometheus_client.start_http_server(config.metrics_port)
+        prometheus_client.start_http_server(config.metrics_port, addr=config.bind_address)
+    liveness_host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
     kopf.run(
         registry=build_registry(runtime),
         memo=kopf.Memo(),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
-        standalone=config.peering is None,
-        peering_name=config.peering,
-        liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None,
+        standalone=True,  # no kopf peering: replicas elect a leader through a Lease (leaderelection.py)
+        liveness_endpoint=f"http://{liveness_host}:{config.liveness_port}/healthz" if config.liveness_port else None,
     )

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import email.utils
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws.clients import call
+from .aws.clients import answered_at, call
 from .aws.errors import error_message
 from .runtime import ObjectKey, Runtime
 
@@ -25,15 +24,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 # Watermarks step back this far: SageMaker may publish a change a little after its timestamp.
 WATERMARK_OVERLAP = datetime.timedelta(seconds=10)
-
-
-def answered_at(page: dict) -> datetime.datetime | None:
-    """When SageMaker answered, by its own clock (the HTTP Date header): immune to our clock's skew."""
-    date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    try:
-        return email.utils.parsedate_to_datetime(date) if date else None
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -57,7 +47,9 @@ class Group:
 
     region: str
     role: str | None
-    watermark: datetime.datetime
+    # SageMaker's time (its Date header) of the last listing, less the overlap; None before the
+    # first, which lists every tracked object instead: our own clock may run ahead of SageMaker's.
+    watermark: datetime.datetime | None = None
     objects: dict[str, Tracked] = field(default_factory=dict)
     last_resync: float = field(default_factory=time.monotonic)
 
@@ -76,8 +68,7 @@ class Tracker:
         role = self.runtime.aws.role_for(namespace)
         group = self.groups.get((region, role))
         if group is None:
-            watermark = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
-            group = self.groups[(region, role)] = Group(region, role, watermark)
+            group = self.groups[(region, role)] = Group(region, role)
         group.objects[sagemaker_name] = Tracked(key, namespace, last_modified, created)
 
     def untrack(self, region: str, namespace: str, sagemaker_name: str) -> None:
@@ -97,7 +88,8 @@ class Tracker:
             await asyncio.sleep(self.runtime.config.poll_interval_seconds)
 
     async def poll(self, group: Group) -> None:
-        full = time.monotonic() - group.last_resync >= self.runtime.config.resync_interval_seconds
+        full = (group.watermark is None
+                or time.monotonic() - group.last_resync >= self.runtime.config.resync_interval_seconds)
         if full:
             oldest = min(tracked.created for tracked in group.objects.values())
             params: dict[str, Any] = {"CreationTimeAfter": oldest - datetime.timedelta(seconds=1)}
@@ -124,7 +116,7 @@ class Tracker:
         # back from the newest change instead would list the last burst of changes again at every
         # poll while nothing changes: five pages a poll after a thousand jobs started together.
         candidate = (pages.answered_at or newest)
-        if candidate is not None and candidate - WATERMARK_OVERLAP > group.watermark:
+        if candidate is not None and (group.watermark is None or candidate - WATERMARK_OVERLAP > group.watermark):
             group.watermark = candidate - WATERMARK_OVERLAP
         if full:
             group.last_resync = time.monotonic()

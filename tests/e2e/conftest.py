@@ -27,6 +27,14 @@ TEST_ROLE_PATTERN = "arn:aws:iam::123456789012:role/SageMaker*"
 # A namespace whose SageMaker objects live in another account, through an assumed role.
 TEAM_ACCOUNT_NAMESPACE = "team-other-account"
 TEAM_ACCOUNT_ROLE = "arn:aws:iam::111111111111:role/kubemaker-team"
+# Tests name models they made with the emulator's client (no ownership tags): allowed explicitly.
+OUTSIDE_MODELS = "arn:aws:sagemaker:*:*:model/*"
+# test_tenants.py: two teams in one account, each with its own roles and nothing of the other's.
+TENANT_A, TENANT_B = "tenant-a", "tenant-b"
+TENANT_ROLES = {TENANT_A: "arn:aws:iam::123456789012:role/SageMakerTenantA",
+                TENANT_B: "arn:aws:iam::123456789012:role/SageMakerTenantB"}
+# The only SageMaker objects tenant B may use by name without owning them.
+TENANT_B_SHARED_MODELS = "arn:aws:sagemaker:*:*:model/tenant-b-shared-*"
 
 
 # A release of its own, so an existing cluster (E2E_KUBECONFIG) may also hold a real install.
@@ -68,14 +76,18 @@ def operator(operator_account, emulator, crds, installed_wheel, tmp_path_factory
     config_path.write_text(yaml.safe_dump({
         "strictStatus": True,
         "resyncIntervalSeconds": 10,  # drift tests wait for the slow look
-        # The Lease the chart's Role allows. Timings that outlast test_faults' API server restart: with
-        # the default 10 s renew deadline this lone leader would (rightly) exit, with nobody to restart it.
-        "leaderElection": {"leaseName": OPERATOR_RELEASE, "leaseNamespace": OPERATOR_RELEASE,
-                           "leaseDurationSeconds": 90, "renewDeadlineSeconds": 60},
-        "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN]},
+        # One operator, which test_faults SIGKILLs and restarts at once and whose API server it restarts:
+        # with a Lease each restart would stand by for the lease duration, and a leader cut off for
+        # more than the renew deadline exits, as it must, with nobody to restart it. Elections, under
+        # the chart's lease RBAC, are test_leader_election.py's.
+        "leaderElection": {"enabled": False},
+        "defaultNamespacePolicy": {"allowedRoleArns": [TEST_ROLE_PATTERN], "allowedSageMakerReferences": [OUTSIDE_MODELS]},
         "namespacePolicies": {
             TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],
                                      "assumeRoleArn": TEAM_ACCOUNT_ROLE},
+            TENANT_A: {"allowedRoleArns": [TENANT_ROLES[TENANT_A]], "allowAdoption": True},
+            TENANT_B: {"allowedRoleArns": [TENANT_ROLES[TENANT_B]], "allowAdoption": True,
+                       "allowedSageMakerReferences": [TENANT_B_SHARED_MODELS]},
         },
     }))
     process = OperatorProcess(

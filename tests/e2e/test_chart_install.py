@@ -80,7 +80,9 @@ class ChartOperator:
         self.args = [arg.replace(f"{mount}/config.yaml", str(config_file)) for arg in container["args"]]
         # The container's own environment, and nothing of ours that the operator would read as config.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBEMAKER_", "KUBECONFIG"))}
-        self.env = {**inherited, **{e["name"]: e["value"] for e in container.get("env", [])}, **env}
+        # Literal values only: without a pod, the downward API's (POD_NAME) has nothing to name.
+        literal = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        self.env = {**inherited, **literal, **env}
         self.log_path = workdir / "operator.log"
         self.process: subprocess.Popen | None = None
 
@@ -110,8 +112,8 @@ class ChartOperator:
 
 INSTALLS = {
     "cluster-wide": {},
-    # With standby peering, which needs the peering CRDs, the peering objects and their RBAC.
-    "namespace-scoped": {"watchNamespaces": ["team-a", "team-b"], "peering": {"enabled": True}},
+    # The leader election Lease stays in the release's namespace, which is not a watched one.
+    "namespace-scoped": {"watchNamespaces": ["team-a", "team-b"]},
 }
 
 
@@ -151,6 +153,8 @@ def test_operator_with_the_charts_config_and_rbac_reconciles_a_training_job(
         assert obj["status"]["trainingJobStatus"] == "Completed"
         assert "sagemaker.kubemaker.io/cleanup" in obj["metadata"]["finalizers"]
         assert "Created" in [event["reason"] for event in events_for(admin, namespace, name)]
+        lease = get(admin, "lease", RELEASE_NAMESPACE, values["fullnameOverride"])["spec"]
+        assert lease["holderIdentity"], "the operator leads through the Lease the chart names and grants"
         admin("delete", "trainingjob", name, "-n", namespace, "--timeout=60s")
     finally:
         operator.stop()
@@ -181,7 +185,12 @@ def test_service_account_can_do_nothing_beyond_its_job(admin, helm, chart_crds):
     assert not can("list", "configmaps", "scoped-a")
     assert not can("get", "secrets", "scoped-a")
     assert not can("create", "pods", "scoped-a")
-    assert not can("create", "leases.coordination.k8s.io", RELEASE_NAMESPACE)
+    # Leader election: its own Lease in its own namespace, no other.
+    assert can("create", "leases.coordination.k8s.io", RELEASE_NAMESPACE)
+    assert can("update", "leases.coordination.k8s.io/kubemaker-scoped", RELEASE_NAMESPACE)
+    assert not can("update", "leases.coordination.k8s.io/kube-scheduler", RELEASE_NAMESPACE)
+    assert not can("list", "leases.coordination.k8s.io", RELEASE_NAMESPACE)
+    assert not can("create", "leases.coordination.k8s.io", "kube-system")
 
 
 def test_aggregated_roles_let_namespace_editors_use_our_kinds(admin, helm, chart_crds):

@@ -103,8 +103,8 @@ def common_corruptions(role: str) -> list[Corruption]:
 
 
 def variants_on_the_source_model(spec: dict) -> None:
-    """A variant naming a SageMaker model that does not exist is retried until one does: every
-    generated variant serves the source Model instead."""
+    """A variant naming a SageMaker model that does not exist is Stalled by SageMaker's refusal:
+    every generated variant serves the source Model instead."""
     for variant_spec in spec["productionVariants"] + spec.get("shadowProductionVariants", []):
         variant_spec.pop("modelName", None)
         variant_spec["modelRef"] = {"name": SOURCE_MODEL}

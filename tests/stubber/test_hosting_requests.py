@@ -101,6 +101,50 @@ def test_model_adoption_when_the_namespace_allows_it(stubbed):
     assert stubbed.status_patches[-1]["revisions"][0]["fingerprint"] == "adopted", "differs from the spec: replaced"
 
 
+def test_model_adoption_never_retags_another_objects_model(stubbed):
+    stubbed.config = OperatorConfig.model_validate({"defaultNamespacePolicy": {"allowAdoption": True}})
+    serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
+    ctx = make_context(stubbed, "Model", "models", {**MODEL_SPEC, "modelName": "scorer", "adoptExisting": True})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_model", described_model("scorer"))
+    theirs = [{"Key": "kubemaker.io/kind", "Value": "Model"}, {"Key": "kubemaker.io/namespace", "Value": "team-a"},
+              {"Key": "kubemaker.io/name", "Value": "scorer"}, {"Key": "kubemaker.io/uid", "Value": "uid-a"}]
+    sagemaker.add_response("list_tags", {"Tags": theirs})
+    with pytest.raises(Stall, match="Model team-a/scorer") as refused:
+        asyncio.run(ModelController().reconcile(ctx))
+    assert refused.value.reason == "OwnedByAnotherObject"
+    sagemaker.assert_no_pending_responses()  # and no AddTags: the stubber refuses any call not queued
+
+
+PACKAGE_ARN = f"{ARN}:model-package/team-a-models/3"
+
+
+@pytest.mark.parametrize("group_namespace, allowed", [("team", True), ("team-a", False)])
+def test_a_model_package_by_name_belongs_to_its_groups_namespace(stubbed, group_namespace, allowed):
+    serve_objects(stubbed, {})
+    spec = {"executionRoleArn": ROLE, "containers": [{"modelPackageName": PACKAGE_ARN}]}
+    ctx = make_context(stubbed, "Model", "models", spec)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_model_package", {
+        "ModelPackageName": "team-a-models", "ModelPackageGroupName": "team-a-models", "ModelPackageVersion": 3,
+        "ModelPackageArn": PACKAGE_ARN, "CreationTime": NOW, "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []}}, {"ModelPackageName": PACKAGE_ARN})
+    group_arn = f"{ARN}:model-package-group/team-a-models"
+    sagemaker.add_response("describe_model_package_group", {
+        "ModelPackageGroupName": "team-a-models", "ModelPackageGroupArn": group_arn, "CreationTime": NOW,
+        "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": "team-a-models"})
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/namespace", "Value": group_namespace},
+                                                  {"Key": "kubemaker.io/uid", "Value": "x"}]}, {"ResourceArn": group_arn})
+    if allowed:
+        sagemaker.add_response("create_model", {"ModelArn": f"{ARN}:model/{base_name(ctx)}"})
+        assert asyncio.run(ModelController().reconcile(ctx)).health.state == "Ready"
+        return
+    with pytest.raises(Stall, match="model package") as refused:
+        asyncio.run(ModelController().reconcile(ctx))
+    assert refused.value.reason == "ReferenceNotAllowed"
+    assert stubbed.status_patches == [], "no create pending: nothing was sent"
+
+
 def test_model_adoption_refused_by_default(stubbed):
     serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
     ctx = make_context(stubbed, "Model", "models", {**MODEL_SPEC, "modelName": "legacy", "adoptExisting": True})
@@ -220,6 +264,7 @@ def test_endpoint_config_request_carries_every_passthrough_member(stubbed):
     name = wanted_config_name(ctx)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_client_error("describe_endpoint", *NOT_FOUND, expected_params={"EndpointName": "fraud"})
+    expect_literal_model_checked(stubbed)
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/{name}"}, expected_params={
         "EndpointConfigName": name,
         "ProductionVariants": [
@@ -240,12 +285,49 @@ def test_endpoint_config_request_carries_every_passthrough_member(stubbed):
     assert stubbed.status_patches[0] == {"pendingEndpointConfigName": name}
 
 
+def expect_literal_model_checked(stubbed) -> None:
+    """green-model is named literally (blue comes from a Model object): each pass checks the namespace owns it."""
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_model", described_model("green-model"), {"ModelName": "green-model"})
+    sagemaker.add_response("list_tags", {"Tags": owner_tags("Model")}, {"ResourceArn": f"{ARN}:model/green-model"})
+
+
+def described_model(name: str) -> dict:
+    return {"ModelName": name, "ModelArn": f"{ARN}:model/{name}", "CreationTime": NOW, "PrimaryContainer": {"Image": IMAGE}}
+
+
+@pytest.mark.parametrize("tags, allowed", [
+    ([{**tag, "Value": "other-team"} if tag["Key"] == "kubemaker.io/namespace" else tag for tag in owner_tags("Model")],
+     False),
+    ([], False),
+    ([], True),
+])
+def test_a_literal_model_name_of_another_namespace_is_refused_before_any_create(stubbed, tags, allowed):
+    if allowed:
+        stubbed.config = OperatorConfig.model_validate(
+            {"defaultNamespacePolicy": {"allowedSageMakerReferences": [f"{ARN}:model/green-*"]}})
+    ctx = endpoint_context(stubbed)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_client_error("describe_endpoint", *NOT_FOUND)
+    sagemaker.add_response("describe_model", described_model("green-model"), {"ModelName": "green-model"})
+    sagemaker.add_response("list_tags", {"Tags": tags}, {"ResourceArn": f"{ARN}:model/green-model"})
+    if allowed:
+        sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/x"})
+        assert asyncio.run(controller(stubbed).reconcile(ctx)).action == "create_endpoint_config"
+        return
+    with pytest.raises(Stall, match="allowedSageMakerReferences") as refused:
+        asyncio.run(controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "ReferenceNotAllowed"
+    assert stubbed.status_patches == [], "nothing recorded: no create is pending"
+
+
 def test_endpoint_created_from_its_recorded_config(stubbed):
     probe = endpoint_context(stubbed)
     name = wanted_config_name(probe)
     ctx = endpoint_context(stubbed, status={"pendingEndpointConfigName": name})
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_client_error("describe_endpoint", *NOT_FOUND)
+    expect_literal_model_checked(stubbed)
     sagemaker.add_response("describe_endpoint_config", config(name), {"EndpointConfigName": name})
     sagemaker.add_response("create_endpoint", {"EndpointArn": f"{ARN}:endpoint/fraud"}, expected_params={
         "EndpointName": "fraud", "EndpointConfigName": name,
@@ -270,6 +352,7 @@ def test_weights_update_leaves_the_scalers_count_alone(stubbed):
     ctx.body["status"] = {"endpointArn": running["EndpointArn"], "endpointConfigName": running["EndpointConfigName"],
                           "autoScaledVariants": ["blue"]}
     stubbed.aws.stubbers["sagemaker"].add_response("describe_endpoint", running)
+    expect_literal_model_checked(stubbed)
     policy = {**planner.build_put_scaling_policy_request("fraud", controller_spec(ctx).productionVariants[0]),
               "PolicyARN": "arn:aws:autoscaling:policy", "CreationTime": NOW}
     expect_autoscaling_observed(stubbed, [scalable_target()], [policy])
@@ -287,6 +370,7 @@ def test_autoscaling_registration_request(stubbed):
     running = described_endpoint(wanted_config_name(ctx))
     ctx.body["status"] = {"endpointArn": running["EndpointArn"], "endpointConfigName": running["EndpointConfigName"]}
     stubbed.aws.stubbers["sagemaker"].add_response("describe_endpoint", running)
+    expect_literal_model_checked(stubbed)
     expect_autoscaling_observed(stubbed, [])
     stubbed.aws.stubbers[AUTOSCALING].add_response("register_scalable_target", {}, expected_params={
         "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/fraud/variant/blue", "ScalableDimension": DIMENSION,
@@ -300,6 +384,7 @@ def test_scaling_policy_request(stubbed):
     running = described_endpoint(wanted_config_name(ctx))
     ctx.body["status"] = {"endpointArn": running["EndpointArn"], "endpointConfigName": running["EndpointConfigName"]}
     stubbed.aws.stubbers["sagemaker"].add_response("describe_endpoint", running)
+    expect_literal_model_checked(stubbed)
     expect_autoscaling_observed(stubbed, [scalable_target()])
     stubbed.aws.stubbers[AUTOSCALING].add_response("put_scaling_policy", {"PolicyARN": "arn:aws:autoscaling:p"}, expected_params={
         "PolicyName": "kubemaker-fraud-blue", "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/fraud/variant/blue",
@@ -318,6 +403,7 @@ def test_instance_type_change_deregisters_before_the_new_config(stubbed):
     running = described_endpoint(in_use)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_endpoint", running)
+    expect_literal_model_checked(stubbed)
     sagemaker.add_response("describe_endpoint_config", config(in_use, [
         {"VariantName": "blue", "ModelName": "blue-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2}]),
         {"EndpointConfigName": in_use})
@@ -337,6 +423,7 @@ def test_update_endpoint_request_after_the_new_config(stubbed):
                           "pendingEndpointConfigName": new, "endpointStatus": "InService"}
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_endpoint", described_endpoint(in_use))
+    expect_literal_model_checked(stubbed)
     sagemaker.add_response("describe_endpoint_config", config(in_use), {"EndpointConfigName": in_use})
     sagemaker.add_response("describe_endpoint_config", config(new), {"EndpointConfigName": new})
     expect_autoscaling_observed(stubbed, [])
@@ -357,10 +444,8 @@ def test_endpoint_adoption_tags_the_endpoint_and_its_config(stubbed):
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     running = described_endpoint("legacy-config")
     sagemaker.add_response("describe_endpoint", running)
-    sagemaker.add_response("list_tags", {"Tags": [{"Key": "team", "Value": "x"}]}, {"ResourceArn": running["EndpointArn"]})
-    sagemaker.add_response("add_tags", {}, {"ResourceArn": running["EndpointArn"], "Tags": owner_tags("Endpoint")})
-    sagemaker.add_response("describe_endpoint_config", config("legacy-config"), {"EndpointConfigName": "legacy-config"})
-    sagemaker.add_response("add_tags", {}, {"ResourceArn": f"{ARN}:endpoint-config/legacy-config", "Tags": owner_tags("Endpoint")})
+    expect_adoption(sagemaker, running, config("legacy-config"))
+    expect_literal_model_checked(stubbed)
     # From then on it is reconciled like our own: here, moved to a config the operator owns.
     sagemaker.add_response("describe_endpoint_config", config("legacy-config"), {"EndpointConfigName": "legacy-config"})
     expect_autoscaling_observed(stubbed, [])
@@ -368,6 +453,59 @@ def test_endpoint_adoption_tags_the_endpoint_and_its_config(stubbed):
     plan = asyncio.run(controller(stubbed).reconcile(ctx))
     assert plan.action == "create_endpoint_config"
     assert stubbed.status_patches[0]["endpointConfigName"] == "legacy-config", "adopted config deleted after the move"
+
+
+def expect_adoption(sagemaker, endpoint: dict, endpoint_config: dict, config_tags: list[dict] = ()) -> None:
+    """Adopting: the endpoint's and its config's tags are read before either is tagged as ours."""
+    others = [{"Key": "team", "Value": "x"}]
+    sagemaker.add_response("list_tags", {"Tags": others}, {"ResourceArn": endpoint["EndpointArn"]})
+    sagemaker.add_response("describe_endpoint_config", endpoint_config,
+                           {"EndpointConfigName": endpoint_config["EndpointConfigName"]})
+    sagemaker.add_response("list_tags", {"Tags": list(config_tags)}, {"ResourceArn": endpoint_config["EndpointConfigArn"]})
+    if any(tag["Key"] == "kubemaker.io/uid" for tag in config_tags):
+        return
+    sagemaker.add_response("list_tags", {"Tags": others}, {"ResourceArn": endpoint["EndpointArn"]})
+    sagemaker.add_response("add_tags", {}, {"ResourceArn": endpoint["EndpointArn"], "Tags": owner_tags("Endpoint")})
+    sagemaker.add_response("add_tags", {}, {"ResourceArn": endpoint_config["EndpointConfigArn"],
+                                            "Tags": owner_tags("Endpoint")})
+
+
+def test_an_adopted_endpoint_whose_config_matches_keeps_it(stubbed):
+    stubbed.config = OperatorConfig.model_validate({"defaultNamespacePolicy": {"allowAdoption": True}})
+    spec = endpoint_spec(adoptExisting=True)
+    del spec["productionVariants"][0]["autoScaling"]
+    ctx = endpoint_context(stubbed, spec)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    desired = planner.Desired(controller_spec(ctx), "fraud", {"blue": "blue-model"}, ctx.owner.tag_map())
+    live = {**planner.desired_config(desired, None), "EndpointConfigName": "legacy-config",
+            "EndpointConfigArn": f"{ARN}:endpoint-config/legacy-config", "CreationTime": NOW}
+    live.pop("Tags")
+    running = described_endpoint("legacy-config", blue_count=2)
+    sagemaker.add_response("describe_endpoint", running)
+    expect_adoption(sagemaker, running, live)
+    expect_literal_model_checked(stubbed)
+    sagemaker.add_response("describe_endpoint_config", live, {"EndpointConfigName": "legacy-config"})
+    expect_autoscaling_observed(stubbed, [])
+    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    sagemaker.assert_no_pending_responses()
+    # No new config, no UpdateEndpoint: the live config is the spec's, kept as the one in use.
+    assert plan.action is None and plan.health.state == "Ready"
+    assert plan.status["endpointConfigName"] == "legacy-config"
+
+
+def test_an_endpoint_whose_config_another_object_owns_is_not_adopted(stubbed):
+    stubbed.config = OperatorConfig.model_validate({"defaultNamespacePolicy": {"allowAdoption": True}})
+    ctx = endpoint_context(stubbed, endpoint_spec(adoptExisting=True))
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    running = described_endpoint("their-config")
+    sagemaker.add_response("describe_endpoint", running)
+    theirs = [{"Key": "kubemaker.io/kind", "Value": "Endpoint"}, {"Key": "kubemaker.io/namespace", "Value": "team-a"},
+              {"Key": "kubemaker.io/name", "Value": "web"}, {"Key": "kubemaker.io/uid", "Value": "uid-a"}]
+    expect_adoption(sagemaker, running, config("their-config"), theirs)
+    with pytest.raises(Stall, match="namespace team-a, name web") as refused:
+        asyncio.run(controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "OwnedByAnotherObject"
+    sagemaker.assert_no_pending_responses()  # nothing tagged
 
 
 def test_someone_elses_endpoint_is_never_taken(stubbed):

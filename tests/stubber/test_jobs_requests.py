@@ -175,6 +175,7 @@ def test_tuning_create_with_a_warm_start_parent_object(stubbed):
     name = derived_name("team", "job", UID, 32)
     assert len(name) <= 32
     sagemaker = stubbed.aws.stubbers["sagemaker"]
+    expect_parent_by_name(sagemaker, tags_for("HyperParameterTuningJob"))
     sagemaker.add_response(
         "create_hyper_parameter_tuning_job",
         {"HyperParameterTuningJobArn": tuning_description(name)["HyperParameterTuningJobArn"]},
@@ -202,6 +203,26 @@ def test_tuning_create_with_a_warm_start_parent_object(stubbed):
     sagemaker.add_response("describe_hyper_parameter_tuning_job", tuning_description(name))
     plan = asyncio.run(tuning_controller(stubbed).reconcile(ctx))
     assert plan.status["trainingJobStatusCounters"]["inProgress"] == 3 and plan.track
+
+
+def expect_parent_by_name(sagemaker, tags: list[dict]) -> None:
+    """The parent given by SageMaker name is looked up, and its tags say whose it is."""
+    parent = tuning_description("by-name", "Completed")
+    sagemaker.add_response("describe_hyper_parameter_tuning_job", parent, {"HyperParameterTuningJobName": "by-name"})
+    sagemaker.add_response("list_tags", {"Tags": tags}, {"ResourceArn": parent["HyperParameterTuningJobArn"]})
+
+
+def test_tuning_refuses_a_warm_start_parent_of_another_namespace(stubbed):
+    objects(stubbed, hyperparametertuningjobs__earlier={
+        "status": {"hyperParameterTuningJobName": "earlier-sm", "hyperParameterTuningJobStatus": "Completed"}})
+    ctx = context(stubbed, "HyperParameterTuningJob", "hyperparametertuningjobs", TUNING_SPEC)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    expect_parent_by_name(sagemaker, [{**tag, "Value": "team-a"} if tag["Key"] == "kubemaker.io/namespace" else tag
+                                      for tag in tags_for("HyperParameterTuningJob")])
+    with pytest.raises(Stall, match="may not use the SageMaker tuning job by-name") as refused:
+        asyncio.run(tuning_controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "ReferenceNotAllowed"
+    sagemaker.assert_no_pending_responses()
 
 
 def test_tuning_with_a_refused_role_creates_nothing(stubbed):
@@ -300,6 +321,42 @@ def test_pipeline_from_s3_is_compared_with_the_object_and_left_alone_when_equal(
     assert plan.action is None and plan.health.state == "Ready"
 
 
+FORBIDDEN_ROLE = "arn:aws:iam::123456789012:role/Admin"
+
+
+@pytest.mark.parametrize("source", ["inline", "configmap", "s3"])
+def test_pipeline_update_refuses_a_step_role_the_namespace_may_not_pass(stubbed, source):
+    # An existing pipeline: the refused role comes with an update, from wherever the definition is.
+    definition = {**DEFINITION, "Steps": [{"Name": "Train", "Type": "Training", "Arguments": {"RoleArn": FORBIDDEN_ROLE}}]}
+    spec = {"pipelineName": "churn", "roleArn": ROLE}
+    if source == "inline":
+        spec["pipelineDefinition"] = definition
+    elif source == "configmap":
+        stubbed.core = SimpleNamespace(read_namespaced_config_map=lambda name, namespace: SimpleNamespace(
+            data={"definition.json": json.dumps(definition)}, metadata=SimpleNamespace(resource_version="7")))
+        spec["pipelineDefinitionFrom"] = {"configMapKeyRef": {"name": "defs", "key": "definition.json"}}
+    else:
+        s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        stubbed.aws.clients["s3"], stubbed.aws.stubbers["s3"] = s3, Stubber(s3)
+        stubbed.aws.stubbers["s3"].activate()
+        body = json.dumps(definition).encode()
+        stubbed.aws.stubbers["s3"].add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))})
+        spec["pipelineDefinitionS3Location"] = {"bucket": "defs", "objectKey": "churn.json"}
+    ctx = context(stubbed, "Pipeline", "pipelines", spec, {"pipelineName": "churn", "pipelineArn": PIPELINE_ARN})
+    with pytest.raises(Stall, match=FORBIDDEN_ROLE) as refused:
+        asyncio.run(pipeline_controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "RoleNotAllowed"
+    stubbed.aws.stubbers["sagemaker"].assert_no_pending_responses()  # no SageMaker call at all
+
+
+def test_pipeline_role_change_is_checked_on_update(stubbed):
+    spec = {"pipelineName": "churn", "roleArn": FORBIDDEN_ROLE, "pipelineDefinition": DEFINITION}
+    ctx = context(stubbed, "Pipeline", "pipelines", spec, {"pipelineName": "churn", "pipelineArn": PIPELINE_ARN})
+    with pytest.raises(Stall, match="spec.roleArn") as refused:
+        asyncio.run(pipeline_controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "RoleNotAllowed"
+
+
 def test_pipeline_adoption_tags_the_pipeline_when_the_namespace_may_adopt(stubbed):
     stubbed.config = stubbed.config.model_copy(update={
         "default_namespace_policy": stubbed.config.default_namespace_policy.model_copy(update={"allow_adoption": True})})
@@ -360,6 +417,8 @@ def test_execution_start_with_parameters_and_the_uid_as_token(stubbed):
     objects(stubbed, pipelines__churn=ready({"pipelineName": "churn"}))
     ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", EXECUTION_SPEC)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
+    # Parameters may be roles: the pipeline's definition says which.
+    sagemaker.add_response("describe_pipeline", pipeline_description(ROLE_PARAMETER_DEFINITION), {"PipelineName": "churn"})
     sagemaker.add_response("start_pipeline_execution", {"PipelineExecutionArn": EXECUTION_ARN}, expected_params={
         "PipelineName": "churn", "PipelineExecutionDisplayName": "weekly-1",
         "PipelineParameters": [{"Name": "InputData", "Value": "s3://bucket/in/2026-11-01/"}], "ClientRequestToken": UID,
@@ -372,6 +431,42 @@ def test_execution_start_with_parameters_and_the_uid_as_token(stubbed):
     assert stubbed.status_patches[:2] == [{"pipelineName": "churn"}, {"pipelineExecutionArn": EXECUTION_ARN}]
     assert plan.status["stepSummary"] == "Train=Executing" and plan.requeue_after
     assert EXECUTION_ARN in tracker.groups[("us-east-1", None, PIPELINE_ARN)].executions
+
+
+ROLE_PARAMETER_DEFINITION = {
+    "Version": "2020-12-01",
+    "Parameters": [{"Name": "InputData", "Type": "String"}, {"Name": "Role", "Type": "String", "DefaultValue": ROLE}],
+    "Steps": [{"Name": "Train", "Type": "Training", "Arguments": {"RoleArn": {"Get": "Parameters.Role"}}}],
+}
+
+
+def test_execution_refuses_a_role_parameter_the_namespace_may_not_pass(stubbed):
+    objects(stubbed, pipelines__churn=ready({"pipelineName": "churn"}))
+    spec = {**EXECUTION_SPEC, "pipelineParameters": [{"name": "Role", "value": "arn:aws:iam::123456789012:role/Admin"}]}
+    ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", spec)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_pipeline", pipeline_description(ROLE_PARAMETER_DEFINITION))
+    with pytest.raises(Stall, match="role/Admin") as refused:
+        asyncio.run(PipelineExecutionController(ExecutionTracker(stubbed)).reconcile(ctx))
+    assert refused.value.reason == "RoleNotAllowed"
+    assert stubbed.status_patches == [], "nothing started"
+
+
+@pytest.mark.parametrize("tags, reason", [
+    ([], "ReferenceNotAllowed"),  # made outside Kubemaker
+    ([{"Key": "kubemaker.io/namespace", "Value": "team-a"}, {"Key": "kubemaker.io/uid", "Value": "a"}],
+     "ReferenceNotAllowed"),
+])
+def test_execution_of_a_pipeline_by_name_needs_the_pipeline_to_be_the_namespaces(stubbed, tags, reason):
+    spec = {key: value for key, value in EXECUTION_SPEC.items() if key != "pipelineRef"}
+    ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", {**spec, "pipelineName": "churn"})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_pipeline", pipeline_description(), {"PipelineName": "churn"})
+    sagemaker.add_response("list_tags", {"Tags": tags}, {"ResourceArn": PIPELINE_ARN})
+    with pytest.raises(Stall, match="allowedSageMakerReferences") as refused:
+        asyncio.run(PipelineExecutionController(ExecutionTracker(stubbed)).reconcile(ctx))
+    assert refused.value.reason == reason
+    sagemaker.assert_no_pending_responses()
 
 
 def test_execution_display_name_change_calls_update_pipeline_execution(stubbed):

@@ -120,6 +120,31 @@ def test_a_refused_role_calls_nothing(stubbed):
     assert stubbed.status_patches == []
 
 
+GROUP_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/team-a-models"
+
+
+@pytest.mark.parametrize("group_namespace, allowed", [("team", True), ("team-a", False)])
+def test_registering_into_a_model_package_group_needs_the_group_to_be_the_namespaces(stubbed, group_namespace, allowed):
+    spec = {**SPEC, "modelPackageConfig": {"modelPackageGroupArn": GROUP_ARN}}
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", spec)
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_model_package_group", {
+        "ModelPackageGroupName": "team-a-models", "ModelPackageGroupArn": GROUP_ARN, "CreationTime": NOW,
+        "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": GROUP_ARN})
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/namespace", "Value": group_namespace},
+                                                  {"Key": "kubemaker.io/uid", "Value": "x"}]}, {"ResourceArn": GROUP_ARN})
+    if allowed:
+        name = derived_name("team", "job", "0000-1111")
+        sagemaker.add_response("create_training_job", {"TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"})
+        sagemaker.add_response("describe_training_job", description(name))
+        asyncio.run(controller(stubbed).reconcile(ctx))
+        return
+    with pytest.raises(Stall, match="model package group") as refused:
+        asyncio.run(controller(stubbed).reconcile(ctx))
+    assert refused.value.reason == "ReferenceNotAllowed"
+    assert stubbed.status_patches == [], "no create pending: nothing was sent"
+
+
 def test_delete_stops_a_running_job(stubbed):
     name = "running"
     ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name},
@@ -170,3 +195,27 @@ def test_tracker_watermark_follows_sagemakers_clock_so_a_quiet_poll_lists_nothin
 
     # Not the newest change less the overlap (11:59:50), which would list burst-1 at every poll.
     assert group.watermark == datetime.datetime(2026, 11, 1, 12, 4, 50, tzinfo=datetime.timezone.utc)
+
+
+def test_tracker_first_watermark_is_sagemakers_time_not_ours(stubbed):
+    """Before its first listing a group has no watermark: it lists every tracked object by creation
+    time, and takes the watermark from that answer's Date header. Our clock, five minutes ahead of
+    SageMaker's here, is never read."""
+    tracker = Tracker(stubbed, "TrainingJob", LIST_SHAPE)
+    created = datetime.datetime(2026, 11, 1, 11, 58, tzinfo=datetime.timezone.utc)
+    key = ("TrainingJob", "team", "first")
+    tracker.track("team", "us-east-1", "first", key, created, created)
+    group = next(iter(tracker.groups.values()))
+    assert group.watermark is None
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    changed = {"TrainingJobName": "first", "TrainingJobArn": description("first")["TrainingJobArn"],
+               "CreationTime": created, "LastModifiedTime": created + datetime.timedelta(minutes=1),
+               "TrainingJobStatus": "InProgress"}
+    sagemaker.add_response(
+        "list_training_jobs",
+        {"TrainingJobSummaries": [changed], "ResponseMetadata": {"HTTPHeaders": {"date": "Sun, 01 Nov 2026 12:00:00 GMT"}}},
+        expected_params={"CreationTimeAfter": created - datetime.timedelta(seconds=1), "MaxResults": 100})
+    asyncio.run(tracker.poll(group))
+
+    assert group.watermark == datetime.datetime(2026, 11, 1, 11, 59, 50, tzinfo=datetime.timezone.utc)
+    assert len(stubbed.work_queue) == 1  # the change since creation woke the object

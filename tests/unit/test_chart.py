@@ -77,19 +77,22 @@ def test_lint_is_clean(helm):
     result = run_helm(helm, "lint", "--strict", str(CHART))
     assert "0 chart(s) failed" in result.stdout
     namespaced = run_helm(helm, "lint", "--strict", str(CHART), "--set", "watchNamespaces={team-a,team-b}",
-                          "--set", "peering.enabled=true", "--set", "metrics.serviceMonitor.enabled=true")
+                          "--set", "replicaCount=1", "--set", "metrics.serviceMonitor.enabled=true")
     assert "0 chart(s) failed" in namespaced.stdout
 
 
-def test_default_install_is_one_recreated_non_root_read_only_operator(helm):
+def test_default_install_is_two_rolling_non_root_read_only_replicas(helm):
     objects = render(helm)
     deployment = one(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    # New pods join as standbys before an old one goes; the leader hands over its Lease as it stops.
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == ["run", "--config=/etc/kubemaker/config.yaml"]
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     config = rendered_config(objects)
@@ -121,14 +124,17 @@ def test_rendered_configuration_is_accepted_by_the_operator(helm):
         },
         "logFormat": "text",
         "pollIntervalSeconds": 2.5,
-        "peering": {"enabled": True, "name": "kubemaker-peers"},
+        "leaderElection": {"leaseDurationSeconds": 30, "renewDeadlineSeconds": 20, "retryPeriodSeconds": 4},
     }
-    config = OperatorConfig.model_validate(rendered_config(render(helm, values)))
+    config = OperatorConfig.model_validate(rendered_config(render(helm, values, namespace="ml-platform",
+                                                                  release="sagemaker")))
     assert config.region == "eu-west-1"
     assert config.endpoint_url == "https://sagemaker.eu-west-1.vpce.example"
     assert config.namespaces == ["team-a", "team-b"]
     assert config.poll_interval_seconds == 2.5 and config.log_format == "text"
-    assert config.peering == "kubemaker-peers"
+    election = config.leader_election
+    assert election.enabled and (election.lease_name, election.lease_namespace) == ("sagemaker-kubemaker", "ml-platform")
+    assert (election.lease_duration_seconds, election.renew_deadline_seconds, election.retry_period_seconds) == (30, 20, 4)
     team_a = config.policy_for("team-a")
     assert team_a.assume_role_arn == "arn:aws:iam::444455556666:role/kubemaker-team-a" and team_a.allow_adoption
     assert team_a.allows_role("arn:aws:iam::444455556666:role/team-a-training")
@@ -137,18 +143,49 @@ def test_rendered_configuration_is_accepted_by_the_operator(helm):
     assert not other.allows_role("arn:aws:iam::444455556666:role/team-a-training")
 
     defaults = OperatorConfig.model_validate(rendered_config(render(helm)))
-    assert defaults.namespaces == [] and defaults.endpoint_url is None and defaults.peering is None
+    assert defaults.namespaces == [] and defaults.endpoint_url is None
+    assert defaults.leader_election.model_dump() == {
+        "enabled": True, "lease_name": "kubemaker", "lease_namespace": "kubemaker-system",
+        "lease_duration_seconds": 15, "renew_deadline_seconds": 10, "retry_period_seconds": 2,
+    }
 
 
 # Operator settings the chart deliberately does not offer.
-NOT_IN_CHART = {"strictStatus": "a development check of the operator's own status writes"}
+NOT_IN_CHART = {
+    "strictStatus": "a development check of the operator's own status writes",
+    "bindAddress": "with hostNetwork, each pod's own IP (KUBEMAKER_BIND_ADDRESS from status.podIP)",
+}
 
 
 def test_chart_offers_every_operator_setting(helm):
-    values = {"aws": {"endpointUrl": "https://example.com"}, "peering": {"enabled": True}}
+    values = {"aws": {"endpointUrl": "https://example.com"}}
     rendered = set(rendered_config(render(helm, values)))
     settings = {field.alias or name for name, field in OperatorConfig.model_fields.items()}
     assert rendered == settings - set(NOT_IN_CHART), "a setting of kubemaker.config is missing from the chart"
+
+
+def test_host_network_listens_on_the_pod_ip_only(helm):
+    pod = one(render(helm, {"hostNetwork": True}), "Deployment")["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    env = {variable["name"]: variable for variable in pod["containers"][0]["env"]}
+    assert env["KUBEMAKER_BIND_ADDRESS"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    default = one(render(helm), "Deployment")["spec"]["template"]["spec"]
+    assert "hostNetwork" not in default
+    assert "KUBEMAKER_BIND_ADDRESS" not in {variable["name"] for variable in default["containers"][0]["env"]}
+
+
+def test_host_network_rolls_one_pod_at_a_time_without_a_surge_pod(helm):
+    # A surge pod would hold the same host ports as the replicas: with two replicas on two nodes it
+    # could never be scheduled, and the rollout would wait for it forever.
+    objects = render(helm, {"hostNetwork": True})
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    # Drains still evict one replica at a time.
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    pod_network = one(render(helm, {"hostNetwork": False}), "Deployment")["spec"]["strategy"]
+    assert pod_network["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(helm):
@@ -169,31 +206,47 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(helm):
         binding = one(objects, "ClusterRoleBinding", name)
         assert binding["roleRef"]["name"] == name
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "kubemaker-system"}]
-    assert not find(objects, "RoleBinding")
+    (lease_binding,) = find(objects, "RoleBinding")
+    assert lease_binding["metadata"]["name"] == "kubemaker-leader-election"
+
+
+def test_leader_election_may_use_only_its_own_lease_in_the_release_namespace(helm):
+    objects = render(helm, {"watchNamespaces": ["team-a"]}, namespace="ml-platform", release="sm")
+    role = one(objects, "Role", "sm-kubemaker-leader-election")
+    assert role["metadata"]["namespace"] == "ml-platform"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["sm-kubemaker"],
+         "verbs": ["get", "update"]},
+    ]
+    binding = one(objects, "RoleBinding", "sm-kubemaker-leader-election")
+    assert binding["metadata"]["namespace"] == "ml-platform"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    account = one(objects, "ServiceAccount")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "ml-platform"}]
+    config = rendered_config(objects)["leaderElection"]
+    assert (config["leaseName"], config["leaseNamespace"]) == ("sm-kubemaker", "ml-platform")
+    # Nothing of kopf's peering is left: no peering kinds, objects or rules.
+    everything = yaml.safe_dump_all(render(helm, {"watchNamespaces": ["team-a"]}, include_crds=True))
+    assert "peering" not in everything.lower()
+
+
+def test_more_than_one_replica_gets_a_disruption_budget(helm):
+    budget = one(render(helm), "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == one(render(helm), "Deployment")["spec"]["selector"]["matchLabels"]
+    single = render(helm, {"replicaCount": 1})
+    assert one(single, "Deployment")["spec"]["replicas"] == 1 and not find(single, "PodDisruptionBudget")
 
 
 def test_namespace_scoped_install_binds_the_manager_role_per_namespace(helm):
-    objects = render(helm, {"watchNamespaces": ["team-a", "team-b"], "peering": {"enabled": True}})
-    bindings = find(objects, "RoleBinding")
+    objects = render(helm, {"watchNamespaces": ["team-a", "team-b"]})
+    bindings = [b for b in find(objects, "RoleBinding") if b["roleRef"]["kind"] == "ClusterRole"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert {b["roleRef"]["name"] for b in bindings} == {"kubemaker-manager"}
     assert [b["metadata"]["name"] for b in find(objects, "ClusterRoleBinding")] == ["kubemaker-discovery"]
     discovery = rules_by_resource(one(objects, "ClusterRole", "kubemaker-discovery"))
     assert discovery["/namespaces"] == {"list", "watch"}  # kopf lists namespaces when not cluster-wide
-    manager = rules_by_resource(one(objects, "ClusterRole", "kubemaker-manager"))
-    assert manager["kopf.dev/kopfpeerings"] == {"get", "list", "watch", "patch"}
-    peerings = find(objects, "KopfPeering")
-    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
-    assert not find(objects, "ClusterKopfPeering")
-
-
-def test_cluster_wide_peering_allows_standby_replicas(helm):
-    objects = render(helm, {"peering": {"enabled": True, "name": "peers"}, "replicaCount": 2})
-    assert one(objects, "Deployment")["spec"]["replicas"] == 2
-    assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "peers"
-    discovery = rules_by_resource(one(objects, "ClusterRole", "kubemaker-discovery"))
-    assert discovery["kopf.dev/clusterkopfpeerings"] == {"get", "list", "watch", "patch"}
-    assert rendered_config(objects)["peering"] == "peers"
 
 
 def test_user_roles_are_aggregated_to_the_standard_and_kubeflow_roles(helm):
@@ -240,7 +293,11 @@ def test_metrics_service_and_optional_service_monitor(helm):
     [
         ({"aws": {"region": "the-moon"}}, "region"),
         ({"logFormat": "xml"}, "logFormat"),
-        ({"replicaCount": 2}, "peering.enabled"),
+        ({"peering": {"enabled": True}}, "peering"),  # gone: replicas elect a leader through a Lease
+        ({"leaderElection": {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10, "retryPeriodSeconds": 2}},
+         "renewDeadlineSeconds must be less than"),
+        ({"leaderElection": {"leaseDurationSeconds": 15, "renewDeadlineSeconds": 2, "retryPeriodSeconds": 2}},
+         "more than 1.2 x"),
         ({"namespacePolicies": {"team-a": {"assumeRoleArn": "admin"}}}, "assumeRoleArn"),
         ({"serviceAccount": {"irsaRoleArn": "kubemaker-operator"}}, "irsaRoleArn"),
         ({"watchNamespace": ["typo"]}, "watchNamespace"),
@@ -272,3 +329,45 @@ def test_notes_tell_how_to_give_the_operator_aws_credentials(helm):
     with_role = notes("--set", "serviceAccount.irsaRoleArn=arn:aws:iam::111122223333:role/kubemaker")
     assert "IRSA: its pods get the IAM role arn:aws:iam::111122223333:role/kubemaker" in with_role
     assert "create-pod-identity-association" not in with_role
+
+
+def test_namespace_policies_are_rendered_exactly_as_given(helm):
+    """An empty list is "nothing", not "unset": it must never turn into the permissive ["*"]."""
+    values = {
+        "defaultNamespacePolicy": {"allowedRoleArns": [], "allowAdoption": False, "allowedSageMakerReferences": []},
+        "namespacePolicies": {
+            "team-a": {"allowedRoleArns": [], "allowedSageMakerReferences": []},
+            "team-b": {"allowedRoleArns": ["arn:aws:iam::111122223333:role/team-b-*"], "allowAdoption": True,
+                       "allowedSageMakerReferences": ["arn:aws:sagemaker:*:*:model/shared-*"]},
+        },
+    }
+    rendered = rendered_config(render(helm, values))
+    assert rendered["defaultNamespacePolicy"] == {"allowedRoleArns": [], "allowAdoption": False,
+                                                  "allowedSageMakerReferences": []}
+    assert rendered["namespacePolicies"]["team-a"] == {"allowedRoleArns": [], "allowedSageMakerReferences": []}
+    config = OperatorConfig.model_validate(rendered)
+    role = "arn:aws:iam::111122223333:role/team-b-training"
+    assert not config.policy_for("team-a").allows_role(role) and not config.policy_for("team-c").allows_role(role)
+    team_b = config.policy_for("team-b")
+    assert team_b.allows_role(role) and team_b.allow_adoption
+    assert team_b.allows_reference("arn:aws:sagemaker:us-east-1:111122223333:model/shared-scorer")
+    assert not config.policy_for("team-a").allows_reference("arn:aws:sagemaker:us-east-1:111122223333:model/shared-scorer")
+
+
+def test_the_default_policy_is_the_documented_permissive_demo_one(helm):
+    policy = OperatorConfig.model_validate(rendered_config(render(helm))).default_namespace_policy
+    assert policy.allowed_role_arns == ["*"] and not policy.allow_adoption
+    assert policy.allowed_sagemaker_references == []
+
+
+def test_the_hardened_values_allow_nothing_by_default(helm):
+    values = yaml.safe_load((CHART / "values-hardened.yaml").read_text())
+    config = OperatorConfig.model_validate(rendered_config(render(helm, values)))
+    default = config.policy_for("some-namespace")
+    assert default.allowed_role_arns == [] and default.allowed_sagemaker_references == [] and not default.allow_adoption
+    for namespace, given in values["namespacePolicies"].items():
+        assert set(given) == {"allowedRoleArns", "assumeRoleArn", "allowAdoption", "allowedSageMakerReferences"}, (
+            f"{namespace}: every key given, so none falls back to the operator's permissive default")
+        policy = config.policy_for(namespace)
+        assert policy.allowed_role_arns == given["allowedRoleArns"] and policy.assume_role_arn == given["assumeRoleArn"]
+    run_helm(helm, "lint", "--strict", str(CHART), "-f", str(CHART / "values-hardened.yaml"))

@@ -51,26 +51,82 @@ def test_a_long_message_keeps_its_head_and_tail_within_the_limit():
     assert "characters left out" in shortened
 
 
-def client_error(code: str, message: str = "", status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+def client_error(code: str, message: str = "", status: int = 400, operation: str = "DescribeModel") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       operation)
 
 
 @pytest.mark.parametrize(
     "error, kind",
     [
         (client_error("ValidationException", "Requested resource not found."), ErrorKind.NOT_FOUND),
-        (client_error("ValidationException", "Could not find endpoint \"x\"."), ErrorKind.NOT_FOUND),
+        (client_error("ValidationException", "Could not find endpoint \"x\".", operation="DescribeEndpoint"),
+         ErrorKind.NOT_FOUND),
+        (client_error("ValidationException", "Could not find model \"m\".", operation="DeleteModel"), ErrorKind.NOT_FOUND),
+        (client_error("ObjectNotFoundException", "No scalable target", operation="DeregisterScalableTarget"),
+         ErrorKind.NOT_FOUND),
+        (client_error("ResourceNotFoundException", "group", operation="DescribeLogStreams"), ErrorKind.NOT_FOUND),
+        # "Not found" about something the request names, not the object: a refusal for the user.
+        (client_error("ValidationException", "Could not find model data at s3://b/model.tar.gz.", operation="CreateModel"),
+         ErrorKind.TERMINAL),
+        (client_error("ValidationException", "Image 1.dkr.ecr.us-east-1.amazonaws.com/x:1 does not exist.",
+                      operation="CreateTrainingJob"), ErrorKind.TERMINAL),
+        (client_error("ValidationException", "Could not find endpoint configuration \"c\".", operation="CreateEndpoint"),
+         ErrorKind.TERMINAL),
+        (client_error("ResourceNotFound", "Pipeline p does not exist.", operation="StartPipelineExecution"),
+         ErrorKind.TERMINAL),
         (client_error("ValidationException", "1 validation error detected"), ErrorKind.TERMINAL),
         (client_error("AccessDeniedException", "not authorized"), ErrorKind.TERMINAL),
-        (client_error("ResourceLimitExceeded", "quota"), ErrorKind.TERMINAL),
+        (client_error("ResourceLimitExceeded", "quota", operation="CreateEndpoint"), ErrorKind.QUOTA),
         (client_error("ThrottlingException", "Rate exceeded"), ErrorKind.TRANSIENT),
         (client_error("InternalFailure", "", 500), ErrorKind.TRANSIENT),
         (client_error("ServiceUnavailable", "", 503), ErrorKind.TRANSIENT),
+        (client_error("ExpiredTokenException", "The security token included in the request is expired"),
+         ErrorKind.TRANSIENT),
+        (client_error("ExpiredToken", "The provided token has expired.", operation="GetObject"), ErrorKind.TRANSIENT),
+        (client_error("RequestExpired", "Request has expired."), ErrorKind.TRANSIENT),
         (EndpointConnectionError(endpoint_url="http://x"), ErrorKind.TRANSIENT),
     ],
 )
 def test_error_classification(error, kind):
     assert classify(error) is kind
+
+
+def test_a_quota_refusal_is_stalled_and_tried_again_at_the_slow_interval():
+    import asyncio
+
+    from kubemaker.conditions import STALLED
+    from kubemaker.controller import reconcile_once, stalled_for_generation
+
+    class Refused:
+        kind = "Endpoint"
+        calls = 0
+
+        async def reconcile(self, ctx):
+            self.calls += 1
+            raise error
+
+    class Context:
+        runtime = type("Runtime", (), {"config": load_config(None, {"quotaRecheckIntervalSeconds": 120})})()
+        logger = None
+
+        async def add_finalizer(self):
+            pass
+
+    for error, recheck in ((client_error("ResourceLimitExceeded", "The account-level service limit "
+                                         "'ml.g5.xlarge for endpoint usage' is 0 Instances", operation="CreateEndpoint"),
+                            120),
+                           (client_error("ValidationException", "Could not find model data at s3://b/m.tar.gz.",
+                                         operation="CreateModel"), None)):
+        controller = Refused()
+        plan, transient = asyncio.run(reconcile_once(controller, Context()))
+        assert (plan.health.state, plan.health.reason, transient, controller.calls) == (
+            STALLED, error.response["Error"]["Code"], False, 1)
+        assert error.response["Error"]["Message"] in plan.health.message
+        assert plan.requeue_after == recheck
+        conditions = [{"type": "Stalled", "status": "True", "reason": plan.health.reason, "observedGeneration": 3}]
+        # A refusal waits for a spec change; a quota is looked at again with the same spec.
+        assert stalled_for_generation({"conditions": conditions}, 3) is (recheck is None)
 
 
 def test_ownership_is_by_uid():

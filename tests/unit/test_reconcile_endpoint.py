@@ -351,3 +351,55 @@ def test_a_model_in_another_region_stalls_instead_of_waiting(model_spec, region,
     assert (health is not None) == stalled
     if stalled:
         assert health.state == "Stalled" and f"reference a Model in {region}" in health.message
+
+
+# Adopted configs and models used by name ------------------------------------------------------------
+
+
+def live_config(want: planner.Desired, name: str = "legacy", **changes) -> dict:
+    """DescribeEndpointConfig of a config made outside the operator, as SageMaker answers it."""
+    described = {**planner.desired_config(want, None), "EndpointConfigName": name, "CreationTime": NOW,
+                 "EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{name}", **changes}
+    described.pop("Tags")
+    for variant_described in described["ProductionVariants"]:
+        variant_described.setdefault("VolumeSizeInGB", 4)  # SageMaker adds its defaults
+    return described
+
+
+@pytest.mark.parametrize("changes, matches", [
+    ({}, True),
+    ({"KmsKeyId": "alias/other"}, False),  # the live config sets something the spec does not
+    ({"ProductionVariants": [{"VariantName": "blue", "ModelName": "model-blue", "InstanceType": "ml.c5.large",
+                              "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}]}, False),
+    # Weights and counts change in place: they do not make a config different.
+    ({"ProductionVariants": [{"VariantName": "blue", "ModelName": "model-blue", "InstanceType": "ml.m5.large",
+                              "InitialInstanceCount": 3, "InitialVariantWeight": 5.0}]}, True),
+])
+def test_an_existing_config_matches_the_spec_apart_from_what_changes_in_place(changes, matches):
+    want = desired(variant())
+    assert planner.config_matches(live_config(want, **changes), planner.desired_config(want, None)) is matches
+
+
+def test_an_adopted_endpoint_on_a_matching_config_is_ready_with_no_new_config():
+    want = desired(variant())
+    live = live_config(want)
+    status = {"endpointArn": "arn", "endpointConfigName": "legacy"}
+    plan = planner.plan_endpoint(want, planner.Observed(endpoint=endpoint("legacy"), config_in_use=live), status, 1, "us-east-1")
+    assert plan.action is None and plan.health.state == READY
+    assert plan.status["endpointConfigName"] == "legacy"
+
+
+def test_an_adopted_endpoint_on_a_different_config_moves_to_ours_then_deletes_the_adopted_one():
+    want = desired(variant())
+    live = live_config(want, KmsKeyId="alias/other")
+    status = {"endpointArn": "arn", "endpointConfigName": "legacy"}
+    plan = planner.plan_endpoint(want, planner.Observed(endpoint=endpoint("legacy"), config_in_use=live), status, 1, "us-east-1")
+    assert plan.action == "create_endpoint_config" and plan.status["endpointConfigName"] == "legacy"
+
+
+def test_literal_model_names_are_those_the_spec_names_not_its_model_objects():
+    request = {"ProductionVariants": [
+        {"VariantName": "a", "ModelName": "model-a"},
+        {"VariantName": "b", "ModelName": "shared", "InstancePools": [{"InstanceType": "ml.g5.xlarge", "ModelNameOverride": "pool"}]},
+    ], "ShadowProductionVariants": [{"VariantName": "s", "ModelName": "shadow"}]}
+    assert planner.literal_model_names(request, {"a": "model-a"}) == ["pool", "shadow", "shared"]

@@ -224,22 +224,13 @@ def actionlint() -> Path:
 def shellcheck() -> str:
     """shellcheck from Debian: actionlint checks every `run:` script with it, and silently skips that
     check when it is missing, so it is installed rather than left to chance."""
-    found = shutil.which("shellcheck")
-    if found:
-        return found
-    # Other engineers' apt runs may hold the lock for a while.
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-    install = [*apt, "install", "-y", "--no-install-recommends", "shellcheck"]
-    result = subprocess.run(install, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        # A fresh machine has no package lists yet.
-        update = subprocess.run([*apt, "update"], capture_output=True, text=True, timeout=600)
-        result = subprocess.run(install, capture_output=True, text=True, timeout=600)
-        result.stderr = update.stderr + result.stderr
-    found = shutil.which("shellcheck")
-    if result.returncode != 0 or not found:
-        pytest.fail(f"installing shellcheck with apt-get failed:\n{result.stdout}{result.stderr}", pytrace=False)
-    return found
+    from kubemaker_dev.hostpackages import HostPackageError, ensure_debian_packages
+
+    try:
+        ensure_debian_packages({"shellcheck": "shellcheck"}, "linting the workflows")
+    except HostPackageError as error:
+        pytest.fail(str(error), pytrace=False)
+    return shutil.which("shellcheck")
 
 
 def lint(actionlint: Path, shellcheck: str, root: Path) -> subprocess.CompletedProcess:

@@ -38,9 +38,14 @@ trainingjobs hyperparametertuningjobs models endpoints transformjobs pipelines p
 {{- end }}
 {{- end }}
 
-{{/* A namespace policy in the operator's configuration shape, leaving out what is unset. */}}
+{{/* A namespace policy in the operator's configuration shape, exactly as given: an empty list stays
+empty and allows nothing (Helm's `default` would take it for unset). A key left out (or null) gets the
+operator's default; an empty assumeRoleArn means none. */}}
 {{- define "kubemaker.namespacePolicy" -}}
-{{- $policy := dict "allowedRoleArns" (.allowedRoleArns | default (list "*")) "allowAdoption" (.allowAdoption | default false) }}
+{{- $policy := dict }}
+{{- range $key := list "allowedRoleArns" "allowedSageMakerReferences" "allowAdoption" }}
+{{- if and (hasKey $ $key) (not (kindIs "invalid" (get $ $key))) }}{{ $_ := set $policy $key (get $ $key) }}{{ end }}
+{{- end }}
 {{- if .assumeRoleArn }}{{ $_ := set $policy "assumeRoleArn" .assumeRoleArn }}{{ end }}
 {{- toYaml $policy }}
 {{- end }}
@@ -54,13 +59,17 @@ endpointUrl: {{ . | quote }}
 namespaces: {{ .Values.watchNamespaces | toJson }}
 pollIntervalSeconds: {{ .Values.pollIntervalSeconds }}
 resyncIntervalSeconds: {{ .Values.resyncIntervalSeconds }}
+quotaRecheckIntervalSeconds: {{ .Values.quotaRecheckIntervalSeconds }}
 maxConcurrentReconciles: {{ .Values.maxConcurrentReconciles }}
 logFormat: {{ .Values.logFormat }}
 livenessPort: {{ .Values.livenessPort }}
 metricsPort: {{ .Values.metrics.port }}
-{{- if .Values.peering.enabled }}
-peering: {{ .Values.peering.name | quote }}
-{{- end }}
+leaderElection:
+  leaseName: {{ include "kubemaker.fullname" . | quote }}
+  leaseNamespace: {{ .Release.Namespace | quote }}
+  leaseDurationSeconds: {{ .Values.leaderElection.leaseDurationSeconds }}
+  renewDeadlineSeconds: {{ .Values.leaderElection.renewDeadlineSeconds }}
+  retryPeriodSeconds: {{ .Values.leaderElection.retryPeriodSeconds }}
 defaultNamespacePolicy:
   {{- include "kubemaker.namespacePolicy" .Values.defaultNamespacePolicy | nindent 2 }}
 namespacePolicies:

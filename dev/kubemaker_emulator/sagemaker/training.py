@@ -353,7 +353,8 @@ class TrainingJob(Resource):
         if not messages or self.phase_end is None:
             return self.transitions[-1].get("StatusMessage")
         span = max(self.phase_end - self.phase_started, 1e-9)
-        index = min(len(messages) - 1, int((now - self.phase_started) / span * len(messages)))
+        # Clamped: a clock stepped back (the skew control) puts now before the phase began.
+        index = max(0, min(len(messages) - 1, int((now - self.phase_started) / span * len(messages))))
         return messages[index]
 
     def transitions_view(self, now: float) -> list[dict[str, Any]]:

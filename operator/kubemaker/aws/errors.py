@@ -1,4 +1,4 @@
-"""What an AWS error means for reconciliation: gone, retry later, or needs the user."""
+"""What an AWS error means for reconciliation: gone, retry later, over a quota, or needs the user."""
 
 from __future__ import annotations
 
@@ -12,18 +12,29 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+# A request signed with credentials that expired on the way (or by a skewed clock): the credentials
+# refresh themselves, so the same call succeeds once re-signed.
+EXPIRED_TOKEN_CODES = {"ExpiredTokenException", "ExpiredToken", "RequestExpired"}
 TRANSIENT_CODES = {
     "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
     "ServiceUnavailable", "InternalFailure", "InternalServerError", "InternalError", "RequestTimeout",
-}
+} | EXPIRED_TOKEN_CODES
+# An account quota: only raising it outside Kubernetes (or freeing capacity) lets the call through.
+QUOTA_CODES = {"ResourceLimitExceeded"}
+NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException", "ObjectNotFoundException"}
 # SageMaker answers a missing object with a ValidationException; only the message tells it apart.
 NOT_FOUND_PHRASES = ("not found", "could not find", "does not exist", "cannot find")
+# Calls that address one object by its name: their "not found" is about that object, so it is gone.
+# Any other call's "not found" is about something the request names (model data in S3, an image, a
+# config): a refusal for the user, not a vanished object.
+ADDRESSING_PREFIXES = ("Describe", "Delete", "Deregister", "Stop")
 TRANSPORT_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 
 
 class ErrorKind(enum.Enum):
     NOT_FOUND = "NotFound"
     TRANSIENT = "Transient"
+    QUOTA = "Quota"
     TERMINAL = "Terminal"
 
 
@@ -46,11 +57,17 @@ def classify(error: BaseException) -> ErrorKind:
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code in TRANSIENT_CODES or status >= 500:
         return ErrorKind.TRANSIENT
-    if code in ("ResourceNotFound", "ResourceNotFoundException", "ObjectNotFoundException") or (
+    if code in QUOTA_CODES:
+        return ErrorKind.QUOTA
+    if _addresses_one_object(error) and (code in NOT_FOUND_CODES or (
         code == "ValidationException" and any(p in error_message(error).lower() for p in NOT_FOUND_PHRASES)
-    ):
+    )):
         return ErrorKind.NOT_FOUND
     return ErrorKind.TERMINAL
+
+
+def _addresses_one_object(error: ClientError) -> bool:
+    return (error.operation_name or "").startswith(ADDRESSING_PREFIXES)
 
 
 def is_not_found(error: BaseException) -> bool:
@@ -58,8 +75,8 @@ def is_not_found(error: BaseException) -> bool:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """A fault worth repeating the same call for: throttling, 5xx, a dropped connection. Anything
-    else (a refusal, a bug, a bad parameter) would only fail again."""
+    """A fault worth repeating the same call for: throttling, 5xx, a dropped connection, an expired
+    token. Anything else (a refusal, a quota, a bug, a bad parameter) would only fail again now."""
     if isinstance(error, TRANSPORT_ERRORS):
         return True
     return isinstance(error, ClientError) and classify(error) is ErrorKind.TRANSIENT

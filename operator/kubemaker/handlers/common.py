@@ -1,5 +1,6 @@
 """I/O every kind's controller does the same way: describe-or-None, the ownership check before
-touching a SageMaker object, the role policy, the create-once protocol of jobs and stop-on-delete."""
+touching a SageMaker object, adoption, the role policy, SageMaker objects used by name, the
+create-once protocol of jobs and stop-on-delete. The judgements are reconcile.tenancy's."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 from ..aws.clients import call
 from ..aws.errors import error_code, is_not_found
 from ..aws.ownership import describe_owner, owned_by
-from ..conditions import now_iso
+from ..conditions import Health, now_iso
 from ..controller import ObjectContext, Stall
 from ..names import MAX_NAME_LENGTH, derived_name
+from ..reconcile import tenancy
 from ..reconcile.common import Event
 from ..tracker import Tracker
 
@@ -53,6 +55,9 @@ async def adopt_or_refuse(ctx: ObjectContext, client, arn: str, kind: str, name:
     if not adopt:
         raise Stall("NameInUse", f"a SageMaker {kind} named {name} already exists and belongs to {owner}; "
                     "choose another name, or set adoptExisting: true to take it over")
+    refusal = tenancy.adoption_refusal(ctx.owner, kind, name, tags)
+    if refusal is not None:
+        raise stall(refusal)
     if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
         raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt the existing {kind} {name} "
                     "(operator configuration: allowAdoption)")
@@ -61,12 +66,57 @@ async def adopt_or_refuse(ctx: ObjectContext, client, arn: str, kind: str, name:
     return True
 
 
-def require_allowed_roles(ctx: ObjectContext, *roles: str | None) -> None:
-    policy = ctx.runtime.config.policy_for(ctx.namespace)
-    for role in roles:
-        if role and not policy.allows_role(role):
-            raise Stall("RoleNotAllowed", f"namespace {ctx.namespace} may not use execution role {role} "
-                        "(operator configuration: allowedRoleArns)")
+def stall(health: Health) -> Stall:
+    return Stall(health.reason, health.message)
+
+
+def require_allowed_roles(ctx: ObjectContext, *roles: str | None, where: str = "spec") -> None:
+    """Before any request that passes a role, on create and update alike: nothing is sent otherwise."""
+    refusal = tenancy.role_refusal(ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace),
+                                   [(where, role) for role in roles])
+    if refusal is not None:
+        raise stall(refusal)
+
+
+@dataclass(frozen=True)
+class Referable:
+    """A kind of SageMaker object a spec may name, and how to find its ARN."""
+
+    noun: str
+    describe: str
+    name_member: str
+    arn_member: str
+
+
+MODEL = Referable("model", "describe_model", "ModelName", "ModelArn")
+PIPELINE = Referable("pipeline", "describe_pipeline", "PipelineName", "PipelineArn")
+TUNING_JOB = Referable("tuning job", "describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                       "HyperParameterTuningJobArn")
+MODEL_PACKAGE = Referable("model package", "describe_model_package", "ModelPackageName", "ModelPackageArn")
+MODEL_PACKAGE_GROUP = Referable("model package group", "describe_model_package_group", "ModelPackageGroupName",
+                                "ModelPackageGroupArn")
+
+
+async def require_referable(ctx: ObjectContext, client, kind: Referable, name: str, field_name: str) -> dict | None:
+    """Stalls unless the namespace may use the SageMaker object `name` (its tags name this namespace,
+    or the policy lists it); its description, or None when it does not exist (SageMaker's own
+    refusal then says so, and nobody's object was used)."""
+    description = await describe_or_none(client, kind.describe, **{kind.name_member: name})
+    if description is None:
+        return None
+    arn = description[kind.arn_member]
+    if kind is MODEL_PACKAGE and description.get("ModelPackageGroupName"):
+        # A version belongs to its group, whose tags say who owns it (a version may carry none).
+        group = await call(client, "describe_model_package_group",
+                           ModelPackageGroupName=description["ModelPackageGroupName"])
+        tags = await tags_of(client, group["ModelPackageGroupArn"])
+    else:
+        tags = await tags_of(client, arn)
+    refusal = tenancy.reference_refusal(ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace), kind.noun,
+                                        name, arn, tags, field_name)
+    if refusal is not None:
+        raise stall(refusal)
+    return description
 
 
 def lower_first(member: str) -> str:

@@ -19,9 +19,10 @@ from ..conditions import Health
 from ..controller import ObjectContext
 from ..names import derived_name
 from ..reconcile import endpoint as planner
+from ..reconcile import tenancy
 from ..reconcile.common import Event, Plan, model_in_another_region
 from ..tracker import ListShape, Tracker
-from .common import adopt_or_refuse, describe_or_none, require_allowed_roles, tags_of
+from .common import MODEL, adopt_or_refuse, describe_or_none, require_allowed_roles, require_referable, stall, tags_of
 from .model import ALREADY_EXISTS, endpoint_references
 
 LIST_SHAPE = ListShape("list_endpoints", "Endpoints", "EndpointName")
@@ -71,15 +72,20 @@ class EndpointController:
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec: EndpointSpec = parse_spec(self.kind, ctx.spec)
         name = sagemaker_name(ctx)
-        models = await self.resolve_models(ctx, spec)
-        if isinstance(models, Plan):
-            return models
-        require_allowed_roles(ctx, spec.executionRoleArn)
+        require_allowed_roles(ctx, spec.executionRoleArn, where="spec.executionRoleArn")
         client = ctx.client()
+        # Whose endpoint the name holds is known before the models are: someone else's is Stalled
+        # at once, not after a wait for a Model.
         endpoint = await describe_or_none(client, "describe_endpoint", EndpointName=name)
         if endpoint is not None and not ctx.status.get("endpointArn"):
             await self.claim(ctx, client, spec, endpoint)
+        models = await self.resolve_models(ctx, spec)
+        if isinstance(models, Plan):
+            return models
         desired = planner.Desired(spec, name, models, ctx.owner.tag_map())
+        # Every pass, not only before a new config: an adopted endpoint keeps the config it came with.
+        for model_name in planner.literal_model_names(planner.desired_config(desired, endpoint), models):
+            await require_referable(ctx, client, MODEL, model_name, "modelName of a production variant")
         observed = await self.observe(ctx, client, desired, endpoint)
         plan = planner.plan_endpoint(desired, observed, ctx.status, ctx.generation, ctx.region)
         if plan.action:
@@ -114,9 +120,16 @@ class EndpointController:
         """An endpoint by our name that status does not record: ours after a crash mid-create, or
         one to adopt (with its config), or someone else's."""
         name = endpoint["EndpointName"]
+        config = None
+        if spec.adoptExisting and not owned_by(await tags_of(client, endpoint["EndpointArn"]), ctx.owner):
+            # The config is adopted with the endpoint: neither is tagged if either belongs to another object.
+            config = await call(client, "describe_endpoint_config", EndpointConfigName=endpoint["EndpointConfigName"])
+            refusal = tenancy.adoption_refusal(ctx.owner, "endpoint config", config["EndpointConfigName"],
+                                               await tags_of(client, config["EndpointConfigArn"]))
+            if refusal is not None:
+                raise stall(refusal)
         adopted = await adopt_or_refuse(ctx, client, endpoint["EndpointArn"], "endpoint", name, bool(spec.adoptExisting))
         if adopted:
-            config = await call(client, "describe_endpoint_config", EndpointConfigName=endpoint["EndpointConfigName"])
             await call(client, "add_tags", ResourceArn=config["EndpointConfigArn"],
                        Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
         await ctx.write_status({

@@ -15,7 +15,7 @@ from ..controller import ObjectContext
 from ..names import MAX_NAME_LENGTH, derived_name
 from ..reconcile import model as planner
 from ..reconcile.common import Event, Plan
-from .common import adopt_or_refuse, describe_or_none, require_allowed_roles, tags_of
+from .common import MODEL_PACKAGE, adopt_or_refuse, describe_or_none, require_allowed_roles, require_referable, tags_of
 
 ALREADY_EXISTS = "already existing"
 
@@ -116,7 +116,9 @@ class ModelController:
             if existing is not None:
                 await adopt_or_refuse(ctx, client, existing["ModelArn"], "model", base, adopt=True)
                 return await self.record(ctx, revisions, planner.adopted_revision(existing, request, digest))
-        require_allowed_roles(ctx, spec.executionRoleArn)
+        require_allowed_roles(ctx, spec.executionRoleArn, where="spec.executionRoleArn")
+        for package in planner.model_packages(request):
+            await require_referable(ctx, client, MODEL_PACKAGE, package, "modelPackageName of a container")
         name = (ctx.status.get("createPending") or {}).get("name") or planner.next_revision_name(base, revisions)
         # Recorded before the call: after a crash the next pass finds the model by this name.
         await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}})

@@ -17,9 +17,10 @@ from ..conditions import now_iso
 from ..controller import ObjectContext, Stall
 from ..names import derived_name
 from ..reconcile import pipeline as planner
+from ..reconcile import tenancy
 from ..reconcile.common import Event, Plan
 from ..runtime import ObjectKey, Runtime
-from .common import adopt_or_refuse, describe_or_none, is_owned, require_allowed_roles
+from .common import adopt_or_refuse, describe_or_none, is_owned, require_allowed_roles, stall
 
 log = logging.getLogger(__name__)
 # Referenced ConfigMaps are read again every this many poll intervals.
@@ -33,6 +34,17 @@ def sagemaker_name(ctx: ObjectContext) -> str:
 def client_request_token(ctx: ObjectContext, operation: str = "") -> str:
     """Idempotency token from the object's uid: a create retried after a crash creates nothing new."""
     return f"{operation}{ctx.uid}"
+
+
+def definition_source(spec: PipelineSpec) -> str:
+    """Where the definition comes from, as messages name it."""
+    if spec.pipelineDefinitionFrom is not None:
+        ref = spec.pipelineDefinitionFrom.configMapKeyRef
+        return f"ConfigMap {ref.name} key {ref.key}"
+    if spec.pipelineDefinition is not None:
+        return "spec.pipelineDefinition"
+    location = spec.pipelineDefinitionS3Location
+    return f"s3://{location.bucket}/{location.objectKey}"
 
 
 class PipelineController:
@@ -50,6 +62,13 @@ class PipelineController:
             desired = await self.desired_definition(ctx, spec_model, configmap_text)
         except planner.InvalidDefinition as error:
             raise Stall("InvalidDefinition", str(error)) from None
+        # Create and UpdatePipeline both pass the pipeline's role and its steps' roles.
+        require_allowed_roles(ctx, spec_model.roleArn, where="spec.roleArn")
+        refusal = tenancy.pipeline_definition_refusal(
+            ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace), desired, definition_source(spec_model)
+        )
+        if refusal is not None:
+            raise stall(refusal)
         client = ctx.client()
         description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
         if description is None:
@@ -96,22 +115,20 @@ class PipelineController:
         return text
 
     async def desired_definition(self, ctx: ObjectContext, spec: PipelineSpec, configmap_text: str | None) -> dict:
+        source = definition_source(spec)
         if configmap_text is not None:
-            ref = spec.pipelineDefinitionFrom.configMapKeyRef
-            source = f"ConfigMap {ref.name} key {ref.key}"
             planner.require_sendable(configmap_text, source)
             return planner.definition_document(configmap_text, source)
         if spec.pipelineDefinition is not None:
-            planner.require_sendable(inline_definition(spec), "spec.pipelineDefinition")
-            return planner.definition_document(spec.pipelineDefinition, "spec.pipelineDefinition")
+            planner.require_sendable(inline_definition(spec), source)
+            return planner.definition_document(spec.pipelineDefinition, source)
         location = spec.pipelineDefinitionS3Location
         version = {"VersionId": location.versionId} if location.versionId else {}
         response = await call(ctx.client("s3"), "get_object", Bucket=location.bucket, Key=location.objectKey, **version)
         body = await asyncio.to_thread(response["Body"].read)
-        return planner.definition_document(body.decode(), f"s3://{location.bucket}/{location.objectKey}")
+        return planner.definition_document(body.decode(), source)
 
     async def create(self, ctx: ObjectContext, client, spec: PipelineSpec, name: str, configmap_text: str | None) -> dict:
-        require_allowed_roles(ctx, spec.roleArn)
         request = build_create_pipeline_request(
             spec, name, client_request_token(ctx), ctx.owner.tag_map(), configmap_text
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -14,10 +15,11 @@ from ..aws.clients import call
 from ..aws.errors import error_message
 from ..controller import ObjectContext, Stall
 from ..reconcile import pipelineexecution as planner
+from ..reconcile import tenancy
 from ..reconcile.common import Event, Plan
 from ..runtime import ObjectKey, Runtime
 from ..tracker import PAGE_SIZE
-from .common import describe_or_none, require_allowed_roles
+from .common import PIPELINE, describe_or_none, require_referable, stall
 
 log = logging.getLogger(__name__)
 # Steps move on while the execution's own status stays Executing, and no listing shows that: a
@@ -134,15 +136,35 @@ class PipelineExecutionController:
         return plan
 
     async def start(self, ctx: ObjectContext, client, spec_model, pipeline_name: str) -> str:
-        require_allowed_roles(ctx, ctx.spec.get("roleArn"))
         # The object's uid is the idempotency token: a start repeated after a crash, before the ARN
         # reached status, returns the execution the first call started.
         request = build_start_pipeline_execution_request(spec_model, pipeline_name, ctx.uid)
+        if ctx.spec.get("pipelineName"):
+            pipeline = await require_referable(ctx, client, PIPELINE, pipeline_name, "spec.pipelineName")
+        else:
+            pipeline = await describe_or_none(client, "describe_pipeline", PipelineName=pipeline_name)
+        self.require_allowed_parameter_roles(ctx, pipeline, request.get("PipelineParameters"))
         await ctx.write_status({"pipelineName": pipeline_name})
         arn = (await call(client, "start_pipeline_execution", **request))["PipelineExecutionArn"]
         await ctx.write_status({"pipelineExecutionArn": arn})
         ctx.event(Event("Normal", "Started", f"started an execution of SageMaker pipeline {pipeline_name}: {arn}"))
         return arn
+
+    def require_allowed_parameter_roles(self, ctx: ObjectContext, pipeline: dict | None, parameters) -> None:
+        """Parameters the pipeline's steps use as roles pass a role: the policy decides, as for any other."""
+        if pipeline is None or not parameters:
+            return  # a pipeline that does not exist runs nothing: SageMaker's refusal says so
+        try:
+            document = json.loads(pipeline.get("PipelineDefinition") or "{}")
+        except (ValueError, RecursionError):
+            document = None
+        if not isinstance(document, dict):
+            return  # SageMaker holds no definition the operator can read: it passes no role we could name
+        refusal = tenancy.execution_role_refusal(
+            ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace), document, parameters
+        )
+        if refusal is not None:
+            raise stall(refusal)
 
     async def list_steps(self, client, arn: str) -> list[dict]:
         steps: list[dict] = []

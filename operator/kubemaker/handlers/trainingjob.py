@@ -10,7 +10,7 @@ from ..controller import ObjectContext
 from ..reconcile import trainingjob as planner
 from ..reconcile.common import Plan
 from ..tracker import ListShape
-from .common import JobApi, JobController, require_allowed_roles
+from .common import MODEL_PACKAGE, MODEL_PACKAGE_GROUP, JobApi, JobController, require_allowed_roles, require_referable
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LIST_SHAPE = ListShape("list_training_jobs", "TrainingJobSummaries", "TrainingJobName")
@@ -45,7 +45,15 @@ class TrainingJobController(JobController):
         return plan
 
     async def create(self, ctx: ObjectContext, client, spec_model, name: str) -> dict:
-        require_allowed_roles(ctx, ctx.spec.get("roleArn", ""))
+        require_allowed_roles(ctx, ctx.spec.get("roleArn", ""), where="spec.roleArn")
+        # The job registers its model into a package group, from a source package: both by ARN.
+        packages = spec_model.modelPackageConfig
+        if packages is not None:
+            await require_referable(ctx, client, MODEL_PACKAGE_GROUP, packages.modelPackageGroupArn,
+                                    "spec.modelPackageConfig.modelPackageGroupArn")
+            if packages.sourceModelPackageArn:
+                await require_referable(ctx, client, MODEL_PACKAGE, packages.sourceModelPackageArn,
+                                        "spec.modelPackageConfig.sourceModelPackageArn")
         request = build_create_training_job_request(spec_model, name, ctx.owner.tag_map())
         return await API.create_once(ctx, client, name, request,
                                      recorded={"appliedUpdates": planner.applied_updatable(ctx.spec)})

@@ -8,7 +8,7 @@ from ..controller import ObjectContext
 from ..reconcile import transform as planner
 from ..reconcile.common import Event, Plan, model_in_another_region
 from ..tracker import ListShape
-from .common import JobApi, JobController
+from .common import MODEL, JobApi, JobController, require_referable
 
 LIST_SHAPE = ListShape("list_transform_jobs", "TransformJobSummaries", "TransformJobName")
 API = JobApi(
@@ -38,6 +38,8 @@ class TransformJobController(JobController):
             model_name, waiting = planner.resolve_model(ctx.spec, model)
             if waiting is not None:
                 return Plan(health=waiting, requeue_after=ctx.runtime.config.poll_interval_seconds)
+            if ctx.spec.get("modelName"):
+                await require_referable(ctx, client, MODEL, model_name, "spec.modelName")
             request = build_create_transform_job_request(spec_model, name, model_name, ctx.owner.tag_map())
             description = await API.create_once(ctx, client, name, request)
         plan = planner.plan_observed(ctx.status, description, ctx.region)

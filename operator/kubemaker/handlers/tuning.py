@@ -13,7 +13,7 @@ from ..controller import ObjectContext, Stall
 from ..reconcile import tuning as planner
 from ..reconcile.common import Plan
 from ..tracker import ListShape
-from .common import JobApi, JobController, require_allowed_roles
+from .common import TUNING_JOB, JobApi, JobController, require_allowed_roles, require_referable
 
 LIST_SHAPE = ListShape("list_hyper_parameter_tuning_jobs", "HyperParameterTuningJobSummaries", "HyperParameterTuningJobName")
 API = JobApi(
@@ -44,7 +44,11 @@ class TuningJobController(JobController):
             if waiting is not None:
                 return Plan(health=waiting, requeue_after=ctx.runtime.config.poll_interval_seconds)
             definitions = [spec_model.trainingJobDefinition] if spec_model.trainingJobDefinition else spec_model.trainingJobDefinitions
-            require_allowed_roles(ctx, *(definition.roleArn for definition in definitions))
+            require_allowed_roles(ctx, *(definition.roleArn for definition in definitions),
+                                  where="a trainingJobDefinition's roleArn")
+            for parent in planner.named_parents(spec_model):
+                await require_referable(ctx, client, TUNING_JOB, parent,
+                                        "spec.warmStartConfig.parentHyperParameterTuningJobs")
             request = build_create_hyper_parameter_tuning_job_request(spec_model, name, parent_names, ctx.owner.tag_map())
             description = await API.create_once(ctx, client, name, request)
         plan = planner.plan_observed(ctx.status, description, ctx.region)

@@ -106,6 +106,45 @@ def config_digest(endpoint_name: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# CreateEndpointConfig's members that say what a config does (not its name and tags).
+CONFIG_CONTENT_MEMBERS = tuple(
+    EndpointSpec.wire_names[member] for member in EndpointSpec.operation_members["CreateEndpointConfig"]
+    if member != "tags"
+)
+
+
+def config_matches(described: dict | None, request: dict[str, Any]) -> bool:
+    """Whether an existing config (DescribeEndpointConfig) already does what `request` asks, leaving
+    aside what changes in place (weights, counts, serverless concurrency): an adopted endpoint's
+    config that matches is kept, with no new config and no UpdateEndpoint."""
+    if described is None:
+        return False
+    wanted = copy.deepcopy(request)
+    for variant in wanted.get("ProductionVariants", []):
+        for member in IN_PLACE_MEMBERS:
+            variant.pop(member, None)
+        for member in IN_PLACE_SERVERLESS:
+            variant.get("ServerlessConfig", {}).pop(member, None)
+    for member in CONFIG_CONTENT_MEMBERS:
+        if member in wanted:
+            if not covers(described.get(member), wanted[member]):
+                return False
+        elif described.get(member):
+            return False  # the live config sets something the spec does not
+    return True
+
+
+def literal_model_names(config_request: dict[str, Any], resolved: Mapping[str, str]) -> list[str]:
+    """The SageMaker models a config request uses by a name the spec gives (modelName, an instance
+    pool's modelNameOverride), not through a Model object of this namespace."""
+    names = []
+    for variant in config_request.get("ProductionVariants", []) + config_request.get("ShadowProductionVariants", []):
+        names.append(variant.get("ModelName"))
+        names += [pool.get("ModelNameOverride") for pool in variant.get("InstancePools") or []]
+    ours = set(resolved.values())
+    return sorted({name for name in names if name and name not in ours})
+
+
 def desired_config(desired: Desired, endpoint: dict | None) -> dict[str, Any]:
     """CreateEndpointConfig's request for the spec, named `<endpoint>-<digest>`."""
     request = build_create_endpoint_config_request(
@@ -306,6 +345,8 @@ def plan_endpoint(desired: Desired, observed: Observed, status: dict, generation
         )
 
     in_use = endpoint["EndpointConfigName"]
+    if in_use != config_name and config_matches(observed.config_in_use, config):
+        config_name = in_use  # e.g. an adopted endpoint's own config, adopted with it
     # An update settled: the endpoint runs the pending config; the one it replaced goes.
     if pending == in_use:
         replaced = status.get("endpointConfigName")

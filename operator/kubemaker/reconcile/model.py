@@ -38,6 +38,14 @@ def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Health:
     return urls
 
 
+def model_packages(create_request: dict[str, Any]) -> list[str]:
+    """The model packages (names or ARNs) a CreateModel request's containers use by name."""
+    containers = create_request.get("Containers") or []
+    if "PrimaryContainer" in create_request:
+        containers = [create_request["PrimaryContainer"]]
+    return [container["ModelPackageName"] for container in containers if container.get("ModelPackageName")]
+
+
 def revision_number(base: str, model_name: str) -> int:
     """The inverse of names.revision_name for names this operator made."""
     if model_name == revision_name(base, 1):

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..api.base import from_wire
 from ..api.registry import dump_status
-from ..api.tuning_job import HyperParameterTuningJobStatus
+from ..api.tuning_job import HyperParameterTuningJobSpec, HyperParameterTuningJobStatus
 from ..conditions import Health
 from .common import JOB_TERMINAL_STATES, Event, Plan, console_url, job_health, state_change_events
 
@@ -18,6 +18,14 @@ WARM_START_PARENT_STATES = ("Completed", "Stopped")
 
 class ParentFailed(Exception):
     """A warm start parent ended in a way that cannot be used."""
+
+
+def named_parents(spec: HyperParameterTuningJobSpec) -> list[str]:
+    """Warm start parents given by SageMaker name rather than as a reference to an object here:
+    the namespace must be allowed to use each."""
+    parents = spec.warmStartConfig.parentHyperParameterTuningJobs if spec.warmStartConfig else []
+    return [parent.hyperParameterTuningJobName for parent in parents
+            if not parent.ref and parent.hyperParameterTuningJobName]
 
 
 def resolve_parents(parents: dict[str, dict | None]) -> tuple[dict[str, str], Health | None]:

@@ -1,0 +1,81 @@
+"""A control plane of its own with real nodes: kube-controller-manager, kube-scheduler, and per
+node containerd with runc and a kubelet (kubemaker_dev.node), started once for the tests in this
+directory.
+
+When a node does not become Ready the session fails with the kubelet's and containerd's own last
+log lines; it never skips."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from kubemaker_dev.kubectl import KubectlError, run_kubectl
+
+
+# Two nodes, as a cluster has: host-network pods that declare the same port need a node each, and
+# a rolling update's surge pod needs a node the old pod is not on.
+NODE_COUNT = 2
+
+
+@pytest.fixture(scope="session")
+def nodes(tmp_path_factory):
+    from kubemaker_dev.binaries import BuildError
+    from kubemaker_dev.controlplane import ControlPlaneError, LocalControlPlane
+    from kubemaker_dev.node import LocalNode, NodeError, nth_node
+
+    control_plane = LocalControlPlane(tmp_path_factory.mktemp("node-controlplane"))
+    try:
+        control_plane.start()
+    except ControlPlaneError as error:
+        pytest.fail(f"the nodes' control plane did not start: {error}", pytrace=False)
+    started = []
+    try:
+        for name, ip in map(nth_node, range(NODE_COUNT)):
+            started.append(LocalNode(control_plane, tmp_path_factory.mktemp(name), name=name, ip=ip).start())
+    except (NodeError, ControlPlaneError, BuildError) as error:
+        for local_node in started:
+            local_node.stop()
+        control_plane.stop()
+        pytest.fail(f"a local node did not become Ready: {error}", pytrace=False)
+    yield started
+    for local_node in started:
+        local_node.stop()
+    control_plane.stop()
+
+
+@pytest.fixture(scope="session")
+def node(nodes):
+    return nodes[0]
+
+
+@pytest.fixture(scope="session")
+def node_kubectl(node):
+    """kubectl(*args, input=None, check=True) as admin against the nodes' control plane."""
+    kubeconfig = str(node.control_plane.kubeconfig_path)
+
+    def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        try:
+            return run_kubectl(kubeconfig, *args, input=input, check=check)
+        except KubectlError as error:
+            raise AssertionError(str(error)) from None
+
+    return kubectl
+
+
+@pytest.fixture(scope="session")
+def operator_image(nodes, tmp_path_factory) -> str:
+    """The operator image built from this tree (kubemaker_dev.image), imported into every node:
+    there is no registry, so the chart runs it with `pullPolicy: Never`."""
+    from kubemaker_dev.image import ImageError, ensure_image, save_image
+    from kubemaker_dev.node import NodeError
+
+    try:
+        ref = ensure_image()
+        archive = save_image(ref, tmp_path_factory.mktemp("operator-image") / "image.tar")
+        for local_node in nodes:
+            local_node.import_image(archive)
+    except (ImageError, NodeError) as error:
+        pytest.fail(f"the operator image could not be built or loaded into the nodes: {error}", pytrace=False)
+    return ref

@@ -1,0 +1,3 @@
+module kubemaker.local/tools/pause
+
+go 1.26.0
