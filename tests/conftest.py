@@ -40,9 +40,9 @@ def kubeconfig(control_plane) -> str:
     return os.environ.get("E2E_KUBECONFIG") or str(control_plane.kubeconfig_path)
 
 
-@pytest.fixture(scope="session")
-def kubectl(kubeconfig):
-    """kubectl(*args, input=None, check=True) against the test cluster, capturing text output."""
+def kubectl_for(kubeconfig: str):
+    """kubectl(*args, input=None, check=True) with this kubeconfig, capturing text output; a failure
+    is a test failure with kubectl's own message."""
 
     def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         try:
@@ -51,6 +51,12 @@ def kubectl(kubeconfig):
             raise AssertionError(str(error)) from None
 
     return kubectl
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig):
+    """kubectl against the test cluster, as admin."""
+    return kubectl_for(kubeconfig)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import yaml
 
 from kubemaker_dev.controlplane import LocalControlPlane, terminate
 from kubemaker_dev.ports import free_port
-from tests.conftest import run_kubectl
+from tests.conftest import kubectl_for, run_kubectl
 from tests.e2e.chart import permission_complaints, server_side_apply, service_account_kubeconfig
 from tests.e2e.helpers import apply, condition, events_for, get, wait_for
 from tests.e2e.test_trainingjob import training_job
@@ -43,8 +43,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def admin(cluster):
-    def kubectl(*args: str, input: str | None = None, check: bool = True):
-        return run_kubectl(str(cluster.kubeconfig_path), *args, input=input, check=check)
+    kubectl = kubectl_for(str(cluster.kubeconfig_path))
 
     return kubectl
 

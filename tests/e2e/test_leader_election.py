@@ -27,7 +27,7 @@ from kubemaker_dev.controlplane import LocalControlPlane
 from kubemaker_dev.operatorprocess import OperatorProcess
 from kubemaker_dev.ports import free_port
 from kubemaker_emulator.process import start_emulator
-from tests.conftest import REPO_ROOT, run_kubectl
+from tests.conftest import REPO_ROOT, kubectl_for
 from tests.e2e.chart import install_rbac, permission_complaints, service_account_kubeconfig
 from tests.e2e.helpers import apply, get, wait_for
 from tests.e2e.test_trainingjob import ROLE, ready, sagemaker_jobs, training_job
@@ -46,8 +46,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def admin(cluster):
-    def kubectl(*args: str, input: str | None = None, check: bool = True):
-        return run_kubectl(str(cluster.kubeconfig_path), *args, input=input, check=check)
+    kubectl = kubectl_for(str(cluster.kubeconfig_path))
 
     kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")

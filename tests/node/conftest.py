@@ -7,11 +7,9 @@ log lines; it never skips."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from kubemaker_dev.kubectl import KubectlError, run_kubectl
+from tests.conftest import kubectl_for
 
 
 # Two nodes, as a cluster has: host-network pods that declare the same port need a node each, and
@@ -53,15 +51,7 @@ def node(nodes):
 @pytest.fixture(scope="session")
 def node_kubectl(node):
     """kubectl(*args, input=None, check=True) as admin against the nodes' control plane."""
-    kubeconfig = str(node.control_plane.kubeconfig_path)
-
-    def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        try:
-            return run_kubectl(kubeconfig, *args, input=input, check=check)
-        except KubectlError as error:
-            raise AssertionError(str(error)) from None
-
-    return kubectl
+    return kubectl_for(str(node.control_plane.kubeconfig_path))
 
 
 @pytest.fixture(scope="session")
