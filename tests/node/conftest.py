@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import kubectl_for
 
 
-# Two nodes, as a cluster has: host-network pods that declare the same port need a node each, and
-# a rolling update's surge pod needs a node the old pod is not on.
+# Two nodes, as a cluster has: host-network pods that declare the same port need a node each, so
+# the chart's two replicas take one each.
 NODE_COUNT = 2
 
 
