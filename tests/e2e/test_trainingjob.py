@@ -222,7 +222,9 @@ def test_logs_follow_a_running_job_until_it_ends(operator, emulator, kubectl, ku
     assert followed.returncode == 0, followed.stderr
     lines = followed.stdout.splitlines()
     assert any(line.startswith("[algo-1]") for line in lines) and any(line.startswith("[algo-2]") for line in lines)
-    assert get(kubectl, "trainingjob", namespace, "chatty")["status"]["trainingJobStatus"] == "Completed"
+    # The logs end when SageMaker says the job ended; the object's status follows at the next poll.
+    wait_for(lambda: get(kubectl, "trainingjob", namespace, "chatty")["status"]["trainingJobStatus"] == "Completed",
+             timeout=10, what=lambda: get(kubectl, "trainingjob", namespace, "chatty")["status"])
 
     # The kubectl plugin: kubectl finds kubectl-sagemaker on PATH.
     plugin = run_logs(kubeconfig, emulator, "kubectl", "sagemaker", "logs", "smtj/chatty", "-n", namespace)
