@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test soak demo image generate controlplane clean
+.PHONY: setup test unit e2e lint soak demo image generate controlplane clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,20 @@ controlplane: setup
 test: controlplane
 	$(BIN)/python -m pytest -ra
 
+# The fast loop: planners, models, generated files, the chart, and the controllers against botocore's
+# Stubber; no control plane or emulator (Helm is built on first use, then cached).
+unit: setup
+	$(BIN)/python -m pytest -ra tests/unit tests/stubber
+
+# The end-to-end suite: a real kube-apiserver, the emulator and `kubemaker run` from the built wheel.
+e2e: controlplane
+	$(BIN)/python -m pytest -ra tests/e2e
+
+# ruff and mypy on the product package (configured in pyproject.toml); both run, so one pass shows
+# every finding, and either failing fails the target.
+lint: setup
+	$(BIN)/ruff check operator/kubemaker; ruff=$$?; $(BIN)/mypy; mypy=$$?; test $$ruff = 0 -a $$mypy = 0
+
 # Every kind under 30% SageMaker faults and 20 operator SIGKILLs; fails on duplicates or orphans.
 soak: controlplane
 	$(BIN)/python bench/soak.py
@@ -34,7 +48,8 @@ demo: controlplane
 image: setup
 	$(BIN)/kubemaker-dev image
 
-# Regenerates the API shapes, CRDs and API reference from the botocore service model.
+# Regenerates the API shapes, the CRDs (crds/ and the chart's copies) and the API reference from the
+# botocore service model.
 generate: setup
 	$(BIN)/python -m kubemaker_dev.codegen.generate
 

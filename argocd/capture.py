@@ -1,7 +1,9 @@
-"""Captures the health checks' testdata from real objects: the local control plane, the SageMaker
-emulator and `kubemaker run`, with the examples driven into each state the checks tell apart.
+"""Captures the health check's testdata from real objects: the local control plane, the SageMaker
+emulator and `kubemaker run`, with the examples driven into each state the check tells apart.
 
-    python argocd/capture.py   # rewrites argocd/health/<group>/<Kind>/testdata/{healthy,...}.yaml
+    python argocd/capture.py [KIND ...]   # rewrites argocd/health/<group>/_/testdata/<Kind>/{healthy,...}.yaml
+
+The expected health of each object is in argocd/health/<group>/_/health_test.yaml, kept by hand.
 
 - healthy: the example applied and Ready;
 - progressing: the same with the emulator's phases slowed down, caught mid-way (a Pipeline, created at
@@ -30,7 +32,7 @@ from kubemaker_dev.operatorprocess import OperatorProcess
 from kubemaker_emulator.process import start_emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HEALTH_DIR = REPO_ROOT / "argocd" / "health" / API_GROUP
+TESTDATA_DIR = REPO_ROOT / "argocd" / "health" / API_GROUP / "_" / "testdata"
 # The example each kind is captured from (objects it depends on come along), and its create call.
 EXAMPLES = {
     "TrainingJob": ("trainingjob-spot.yaml", "CreateTrainingJob"),
@@ -105,7 +107,7 @@ def trimmed(obj: dict) -> dict:
 
 
 def save(kind: str, case: str, obj: dict) -> None:
-    path = HEALTH_DIR / kind / "testdata" / f"{case}.yaml"
+    path = TESTDATA_DIR / kind / f"{case}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Captured by argocd/capture.py from a real {kind} ({case}).\n"
     path.write_text(header + yaml.safe_dump(trimmed(obj), sort_keys=False, width=1000))

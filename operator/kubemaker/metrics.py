@@ -6,6 +6,9 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from .api.registry import kind_info
+from .aws.errors import THROTTLE_CODES
+
 RECONCILE_TOTAL = Counter(
     "controller_runtime_reconcile_total", "Reconciliations per controller and result.", ["controller", "result"]
 )
@@ -39,8 +42,6 @@ SPOT_SAVINGS = Gauge(
     ["namespace", "name"],
 )
 
-THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-
 
 def _operation(event_name: str) -> tuple[str, str]:
     # Event names look like "before-send.sagemaker.DescribeTrainingJob".
@@ -71,15 +72,6 @@ def instrument_client(client: Any) -> None:
 
 
 
-# The status field with SageMaker's own word for an object's state, per kind (Model has none).
-SAGEMAKER_STATE_FIELDS = {
-    "TrainingJob": "trainingJobStatus",
-    "HyperParameterTuningJob": "hyperParameterTuningJobStatus",
-    "Endpoint": "endpointStatus",
-    "TransformJob": "transformJobStatus",
-    "Pipeline": "pipelineStatus",
-    "PipelineExecution": "pipelineExecutionStatus",
-}
 # What each object counts as now, so a change moves it from one gauge series to another.
 _object_states: dict[tuple[str, str, str], str] = {}
 _spot_series: set[tuple[str, str]] = set()
@@ -87,7 +79,8 @@ _spot_series: set[tuple[str, str]] = set()
 
 def object_state(kind: str, status: dict) -> str:
     """SageMaker's state word when there is one, else the kstatus verdict (Ready, Stalled, Reconciling)."""
-    state = status.get(SAGEMAKER_STATE_FIELDS.get(kind, ""))
+    state_field = kind_info(kind).state_field
+    state = status.get(state_field) if state_field else None
     if state:
         return state
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}

@@ -14,19 +14,11 @@ import kubernetes
 import prometheus_client
 
 from .config import OperatorConfig
-from .controller import Reconciler
-from .handlers import register_kind
-from .handlers.endpoint import LIST_SHAPE as ENDPOINT_LIST, EndpointController
-from .handlers.model import ModelController
-from .handlers.pipeline import ConfigMapTracker, PipelineController
-from .handlers.pipelineexecution import ExecutionTracker, PipelineExecutionController
-from .handlers.trainingjob import LIST_SHAPE as TRAINING_JOB_LIST, TrainingJobController
-from .handlers.transform import LIST_SHAPE as TRANSFORM_JOB_LIST, TransformJobController
-from .handlers.tuning import LIST_SHAPE as TUNING_JOB_LIST, TuningJobController
-from .leaderelection import LeaderElector, default_identity, default_lease_namespace
+from .handlers import build_controllers, register_kind
 from .metrics import LEADER
-from .runtime import WORKER_THREADS, Runtime
-from .tracker import Tracker
+from .runtime.context import WORKER_THREADS, Runtime
+from .runtime.leaderelection import LeaderElector, default_identity, default_lease_namespace
+from .runtime.reconciler import KindController, Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +53,8 @@ class NoDiffBase(kopf.DiffBaseStorage):
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     reconciler = Reconciler(runtime)
-    trackers = runtime.trackers
-    trackers["TrainingJob"] = Tracker(runtime, "TrainingJob", TRAINING_JOB_LIST)
-    trackers["Endpoint"] = Tracker(runtime, "Endpoint", ENDPOINT_LIST)
-    trackers["HyperParameterTuningJob"] = Tracker(runtime, "HyperParameterTuningJob", TUNING_JOB_LIST)
-    trackers["TransformJob"] = Tracker(runtime, "TransformJob", TRANSFORM_JOB_LIST)
-    trackers["ConfigMap"] = ConfigMapTracker(runtime)
-    trackers["PipelineExecution"] = ExecutionTracker(runtime)
-    for controller in (
-        TrainingJobController(trackers["TrainingJob"]),
-        ModelController(),
-        EndpointController(trackers["Endpoint"]),
-        TuningJobController(trackers["HyperParameterTuningJob"]),
-        TransformJobController(trackers["TransformJob"]),
-        PipelineController(trackers["ConfigMap"]),
-        PipelineExecutionController(trackers["PipelineExecution"]),
-    ):
+    controllers = build_controllers(runtime)
+    for controller in controllers:
         register_kind(registry, reconciler, controller)
 
     # A private registry does not get kopf's default login handlers.
@@ -101,9 +79,9 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         memo.elector = build_elector(runtime)
         if memo.elector is None:  # leads at once, with no election
             LEADER.set(1)
-            memo.reconciling = start_reconciling(runtime, reconciler)
+            memo.reconciling = start_reconciling(runtime, reconciler, controllers)
         else:
-            memo.election = asyncio.create_task(lead_while_elected(memo, runtime, reconciler))
+            memo.election = asyncio.create_task(lead_while_elected(memo, runtime, reconciler, controllers))
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
@@ -133,12 +111,12 @@ def build_elector(runtime: Runtime) -> LeaderElector | None:
     return LeaderElector(api_client, election, namespace, default_identity())
 
 
-def start_reconciling(runtime: Runtime, reconciler: Reconciler) -> list[asyncio.Task]:
-    """The workers and the SageMaker trackers. Every object the watch has shown so far gets a pass:
-    a standby's cache is warm, and the first passes also register running jobs with the trackers."""
+def start_reconciling(runtime: Runtime, reconciler: Reconciler, controllers: list[KindController]) -> list[asyncio.Task]:
+    """The workers and the trackers. Every object the watch has shown so far gets a pass: a
+    standby's cache is warm, and the first passes also register running jobs with the trackers."""
     for key in list(reconciler.objects):
         runtime.work_queue.add(key)
-    tasks = [asyncio.create_task(tracker.run()) for tracker in runtime.trackers.values()]
+    tasks = [asyncio.create_task(c.tracker.run()) for c in controllers if c.tracker is not None]
     return [*tasks, asyncio.create_task(reconciler.run())]
 
 
@@ -149,13 +127,14 @@ async def stop_tasks(tasks: list[asyncio.Task | None]) -> None:
     await asyncio.gather(*running, return_exceptions=True)
 
 
-async def lead_while_elected(memo: Any, runtime: Runtime, reconciler: Reconciler) -> None:
+async def lead_while_elected(memo: Any, runtime: Runtime, reconciler: Reconciler,
+                             controllers: list[KindController]) -> None:
     """A standby until the Lease is ours, then the leader until it is lost. A lost Lease ends the
     process: calls already in threads (a SageMaker create, a status write) cannot be cancelled, and
     only exiting stops them before another replica may start leading."""
     elector: LeaderElector = memo.elector
     await elector.acquire()
-    memo.reconciling = start_reconciling(runtime, reconciler)
+    memo.reconciling = start_reconciling(runtime, reconciler, controllers)
     await elector.hold()
     await stop_tasks(memo.reconciling)
     log.error("stopped reconciling; exiting with %d to restart as a standby", LOST_LEADERSHIP_EXIT_CODE)

@@ -4,6 +4,7 @@ validated against SageMaker's real service model, and every canned answer agains
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +12,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from kubemaker import FINALIZER
 from kubemaker.config import OperatorConfig
-from kubemaker.controller import ObjectContext
-from kubemaker.workqueue import WorkQueue
+from kubemaker.runtime.context import ObjectContext
+from kubemaker.runtime.outcomes import Cleanup
+from kubemaker.runtime.reconciler import ObjectState, Reconciler, delete
+from kubemaker.runtime.workqueue import WorkQueue
 
 
 @dataclass
@@ -34,9 +38,25 @@ class StubbedRuntime:
     aws: StubbedAws
     work_queue: WorkQueue = field(default_factory=WorkQueue)
     status_patches: list[dict] = field(default_factory=list)
+    object_patches: list[list[dict]] = field(default_factory=list)
+    # The objects the watch has shown, as the reconciler's: (kind, namespace, name) -> body with status.
+    objects: Callable[[tuple[str, str, str]], dict | None] = lambda key: None
+    namespace_objects: Callable[[str, str], list[dict]] = lambda kind, namespace: []
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
         self.status_patches.append(status)
+
+    async def patch_object(self, plural: str, namespace: str, name: str, json_patch: list[dict]) -> None:
+        self.object_patches.append(json_patch)
+
+
+def serve(runtime, objects: dict[tuple[str, str], dict]) -> None:
+    """Objects of namespace `team` the watch has shown, by (kind, name), to runtime.objects and
+    runtime.namespace_objects."""
+    runtime.objects = lambda key: objects.get((key[0], key[2])) if key[1] == "team" else None
+    runtime.namespace_objects = lambda kind, namespace: [
+        {**body, "metadata": {**body.get("metadata", {}), "name": name, "namespace": namespace}}
+        for (found, name), body in objects.items() if found == kind and namespace == "team"]
 
 
 @pytest.fixture
@@ -61,8 +81,30 @@ def make_context(runtime, kind: str, plural: str, spec: dict, status: dict | Non
     body = {
         "apiVersion": "sagemaker.kubemaker.io/v1alpha1",
         "kind": kind,
-        "metadata": {"name": "job", "namespace": "team", "uid": "0000-1111", "generation": 1},
+        "metadata": {"name": "job", "namespace": "team", "uid": "0000-1111", "generation": 1, "resourceVersion": "1"},
         "spec": spec,
         "status": status or {},
     }
     return ObjectContext(runtime, kind, plural, body, logging.getLogger("test"))
+
+
+async def clean_up(controller, ctx: ObjectContext) -> Cleanup:
+    """The deletion path of the core without its retention check: the kind's cleanup plan, then its
+    calls (a target already gone counts as done)."""
+    cleanup = await controller.cleanup(ctx)
+    for step in cleanup.calls:
+        await delete(ctx, step)
+    return cleanup
+
+
+async def finalize(runtime, controller, ctx: ObjectContext) -> float | None:
+    """The core's whole deletion path (retention policy, cleanup, tracker, finalizer removal), as a
+    Reconciler with the stubbed runtime runs it for an object being deleted that carries our finalizer."""
+    ctx.body["metadata"].setdefault("deletionTimestamp", "2026-11-01T00:00:00Z")
+    ctx.body["metadata"]["finalizers"] = [FINALIZER]
+    served = runtime.objects, runtime.namespace_objects
+    reconciler = Reconciler(runtime)  # takes over runtime.objects: give the test's back
+    runtime.objects, runtime.namespace_objects = served
+    state = ObjectState(controller, ctx.body, ctx.status)
+    reconciler.objects[ctx.key] = state
+    return await reconciler._finalize(ctx.key, state, ctx)

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from types import SimpleNamespace
 
 import pytest
 
+from kubemaker import FINALIZER
 from kubemaker.api.model import model_fingerprint
 from kubemaker.api.registry import parse_spec
 from kubemaker.config import OperatorConfig
-from kubemaker.controller import Stall
-from kubemaker.handlers.endpoint import LIST_SHAPE, EndpointController
-from kubemaker.handlers.model import ModelController, base_name
+from kubemaker.handlers import ENDPOINT_LIST
+from kubemaker.handlers.endpoint import EndpointController
+from kubemaker.handlers.model import ModelController
 from kubemaker.reconcile import endpoint as planner
-from kubemaker.tracker import Tracker
-from tests.stubber.conftest import make_context
+from kubemaker.runtime.outcomes import Stall
+from kubemaker.runtime.reconciler import run_pass
+from kubemaker.runtime.tracker import Tracker
+from tests.stubber.conftest import clean_up, finalize, make_context, serve
 
 NOW = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -41,13 +43,14 @@ def owner_tags(kind: str) -> list[dict]:
 
 
 def serve_objects(runtime, objects: dict[tuple[str, str], dict], endpoints: list[dict] | None = None) -> None:
-    """The Kubernetes side the controllers read: referenced objects and the namespace's Endpoints."""
+    """The Kubernetes side the controllers read, as the watch showed it: referenced objects by
+    (kind, name), and the namespace's Endpoints."""
+    serve(runtime, {**objects, **{("Endpoint", e["metadata"]["name"]): e for e in endpoints or []}})
 
-    async def get_object(plural: str, namespace: str, name: str):
-        return objects.get((plural, name))
 
-    runtime.get_object = get_object
-    runtime.custom_objects = SimpleNamespace(list_namespaced_custom_object=lambda *args: {"items": endpoints or []})
+def base_name(ctx) -> str:
+    """The SageMaker name of a Model's first revision."""
+    return ctx.sagemaker_name
 
 
 # Model ------------------------------------------------------------------------------------------------
@@ -63,7 +66,7 @@ COMPLETED_JOB = {"status": {"trainingJobStatus": "Completed", "modelArtifacts": 
 
 
 def test_model_from_a_completed_training_job(stubbed):
-    serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
+    serve_objects(stubbed, {("TrainingJob", "train"): COMPLETED_JOB})
     ctx = make_context(stubbed, "Model", "models", dict(MODEL_SPEC))
     name = base_name(ctx)
     stubbed.aws.stubbers["sagemaker"].add_response("create_model", {"ModelArn": f"{ARN}:model/{name}"}, expected_params={
@@ -74,21 +77,27 @@ def test_model_from_a_completed_training_job(stubbed):
         "EnableNetworkIsolation": True,
         "Tags": owner_tags("Model"),
     })
-    plan = asyncio.run(ModelController().reconcile(ctx))
+    # The same pass looks at the model it made (no ownership check: this pass made it).
+    stubbed.aws.stubbers["sagemaker"].add_response("describe_model", described_model(name), {"ModelName": name})
+    plan = asyncio.run(run_pass(ModelController(), ctx))
+    assert stubbed.object_patches[0][-1] == {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}, \
+        "finalizer added before anything exists in SageMaker"
     assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
     assert plan.health.state == "Ready" and plan.status["modelName"] == name
+    assert plan.status["modelArn"] == f"{ARN}:model/{name}" and plan.status["createPending"] is None
     assert plan.status["revisions"][0]["fingerprint"]
+    assert [e.reason for e in plan.events] == ["Created"]
 
 
 def test_model_waits_for_a_running_training_job_without_calls(stubbed):
-    serve_objects(stubbed, {("trainingjobs", "train"): {"status": {"trainingJobStatus": "InProgress"}}})
+    serve_objects(stubbed, {("TrainingJob", "train"): {"status": {"trainingJobStatus": "InProgress"}}})
     plan = asyncio.run(ModelController().reconcile(make_context(stubbed, "Model", "models", dict(MODEL_SPEC))))
-    assert plan.health.reason == "WaitingForTrainingJob" and plan.requeue_after
+    assert plan.health.reason == "WaitingForTrainingJob" and plan.look_again == "poll" and plan.action is None
 
 
 def test_model_adoption_when_the_namespace_allows_it(stubbed):
     stubbed.config = OperatorConfig.model_validate({"defaultNamespacePolicy": {"allowAdoption": True}})
-    serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
+    serve_objects(stubbed, {("TrainingJob", "train"): COMPLETED_JOB})
     spec = {**MODEL_SPEC, "modelName": "legacy", "adoptExisting": True}
     ctx = make_context(stubbed, "Model", "models", spec)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
@@ -96,14 +105,15 @@ def test_model_adoption_when_the_namespace_allows_it(stubbed):
                                               "PrimaryContainer": {"Image": "other:0"}}, {"ModelName": "legacy"})
     sagemaker.add_response("list_tags", {"Tags": []}, {"ResourceArn": f"{ARN}:model/legacy"})
     sagemaker.add_response("add_tags", {}, {"ResourceArn": f"{ARN}:model/legacy", "Tags": owner_tags("Model")})
-    plan = asyncio.run(ModelController().reconcile(ctx))
-    assert plan.health.reason == "Adopted" and plan.requeue_after == 0
-    assert stubbed.status_patches[-1]["revisions"][0]["fingerprint"] == "adopted", "differs from the spec: replaced"
+    plan = asyncio.run(run_pass(ModelController(), ctx))
+    assert plan.health.reason == "Adopted" and plan.requeue_after == 0 and plan.action is None
+    assert plan.status["revisions"][0]["fingerprint"] == "adopted", "differs from the spec: replaced"
+    assert [reason for _, reason, _ in stubbed.events] == ["Adopted"]
 
 
 def test_model_adoption_never_retags_another_objects_model(stubbed):
     stubbed.config = OperatorConfig.model_validate({"defaultNamespacePolicy": {"allowAdoption": True}})
-    serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
+    serve_objects(stubbed, {("TrainingJob", "train"): COMPLETED_JOB})
     ctx = make_context(stubbed, "Model", "models", {**MODEL_SPEC, "modelName": "scorer", "adoptExisting": True})
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_model", described_model("scorer"))
@@ -137,16 +147,17 @@ def test_a_model_package_by_name_belongs_to_its_groups_namespace(stubbed, group_
                                                   {"Key": "kubemaker.io/uid", "Value": "x"}]}, {"ResourceArn": group_arn})
     if allowed:
         sagemaker.add_response("create_model", {"ModelArn": f"{ARN}:model/{base_name(ctx)}"})
-        assert asyncio.run(ModelController().reconcile(ctx)).health.state == "Ready"
+        sagemaker.add_response("describe_model", described_model(base_name(ctx)), {"ModelName": base_name(ctx)})
+        assert asyncio.run(run_pass(ModelController(), ctx)).health.state == "Ready"
         return
     with pytest.raises(Stall, match="model package") as refused:
-        asyncio.run(ModelController().reconcile(ctx))
+        asyncio.run(run_pass(ModelController(), ctx))
     assert refused.value.reason == "ReferenceNotAllowed"
     assert stubbed.status_patches == [], "no create pending: nothing was sent"
 
 
 def test_model_adoption_refused_by_default(stubbed):
-    serve_objects(stubbed, {("trainingjobs", "train"): COMPLETED_JOB})
+    serve_objects(stubbed, {("TrainingJob", "train"): COMPLETED_JOB})
     ctx = make_context(stubbed, "Model", "models", {**MODEL_SPEC, "modelName": "legacy", "adoptExisting": True})
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_model", {"ModelName": "legacy", "ModelArn": f"{ARN}:model/legacy", "CreationTime": NOW})
@@ -172,7 +183,8 @@ def test_an_old_revision_goes_once_no_endpoint_config_uses_it(stubbed, config_mo
     ]), {"EndpointConfigName": "ep-1"})
     if deleted:
         sagemaker.add_response("delete_model", {}, {"ModelName": "old"})
-    plan = asyncio.run(ModelController().reconcile(ctx))
+    plan = asyncio.run(run_pass(ModelController(), ctx))
+    assert plan.action == ("delete_model" if deleted else None)
     assert [r["modelName"] for r in plan.status["revisions"]] == (["new"] if deleted else ["old", "new"])
 
 
@@ -242,12 +254,12 @@ def expect_autoscaling_observed(stubbed, targets: list[dict], policies: list[dic
 
 
 def endpoint_context(stubbed, spec: dict | None = None, status: dict | None = None):
-    serve_objects(stubbed, {("models", "blue"): {"status": {"modelName": "blue-model"}}})
+    serve_objects(stubbed, {("Model", "blue"): {"status": {"modelName": "blue-model"}}})
     return make_context(stubbed, "Endpoint", "endpoints", spec or endpoint_spec(), status)
 
 
 def controller(stubbed) -> EndpointController:
-    return EndpointController(Tracker(stubbed, "Endpoint", LIST_SHAPE))
+    return EndpointController(Tracker(stubbed, "Endpoint", ENDPOINT_LIST))
 
 
 def controller_spec(ctx):
@@ -280,7 +292,7 @@ def test_endpoint_config_request_carries_every_passthrough_member(stubbed):
         "KmsKeyId": "alias/hosting",
         "Tags": owner_tags("Endpoint"),
     })
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.action == "create_endpoint_config"
     assert stubbed.status_patches[0] == {"pendingEndpointConfigName": name}
 
@@ -313,10 +325,10 @@ def test_a_literal_model_name_of_another_namespace_is_refused_before_any_create(
     sagemaker.add_response("list_tags", {"Tags": tags}, {"ResourceArn": f"{ARN}:model/green-model"})
     if allowed:
         sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/x"})
-        assert asyncio.run(controller(stubbed).reconcile(ctx)).action == "create_endpoint_config"
+        assert asyncio.run(run_pass(controller(stubbed), ctx)).action == "create_endpoint_config"
         return
     with pytest.raises(Stall, match="allowedSageMakerReferences") as refused:
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
     assert refused.value.reason == "ReferenceNotAllowed"
     assert stubbed.status_patches == [], "nothing recorded: no create is pending"
 
@@ -338,7 +350,7 @@ def test_endpoint_created_from_its_recorded_config(stubbed):
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "5xx"}]}},
         "Tags": owner_tags("Endpoint"),
     })
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.status["endpointArn"] == f"{ARN}:endpoint/fraud"
     assert stubbed.status_patches[0]["createPending"]["name"] == "fraud"
 
@@ -361,7 +373,7 @@ def test_weights_update_leaves_the_scalers_count_alone(stubbed):
             "EndpointName": "fraud", "DesiredWeightsAndCapacities": [
                 {"VariantName": "blue", "DesiredWeight": 0, "DesiredInstanceCount": 3},
                 {"VariantName": "green", "DesiredWeight": 100, "DesiredInstanceCount": 1}]})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.action == "update_endpoint_weights_and_capacities"
 
 
@@ -375,7 +387,7 @@ def test_autoscaling_registration_request(stubbed):
     stubbed.aws.stubbers[AUTOSCALING].add_response("register_scalable_target", {}, expected_params={
         "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/fraud/variant/blue", "ScalableDimension": DIMENSION,
         "MinCapacity": 1, "MaxCapacity": 4})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.status["autoScaledVariants"] == ["blue"]
 
 
@@ -392,7 +404,7 @@ def test_scaling_policy_request(stubbed):
         "TargetTrackingScalingPolicyConfiguration": {
             "TargetValue": 100, "ScaleOutCooldown": 60,
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}})
-    asyncio.run(controller(stubbed).reconcile(ctx))
+    asyncio.run(run_pass(controller(stubbed), ctx))
 
 
 def test_instance_type_change_deregisters_before_the_new_config(stubbed):
@@ -410,7 +422,7 @@ def test_instance_type_change_deregisters_before_the_new_config(stubbed):
     expect_autoscaling_observed(stubbed, [scalable_target()])
     stubbed.aws.stubbers[AUTOSCALING].add_response("deregister_scalable_target", {}, expected_params={
         "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/fraud/variant/blue", "ScalableDimension": DIMENSION})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.status["autoScaledVariants"] is None
 
 
@@ -434,7 +446,7 @@ def test_update_endpoint_request_after_the_new_config(stubbed):
                 "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
                 "MaximumExecutionTimeoutInSeconds": 3600},
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "5xx"}]}}})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.action == "update_endpoint"
 
 
@@ -450,7 +462,7 @@ def test_endpoint_adoption_tags_the_endpoint_and_its_config(stubbed):
     sagemaker.add_response("describe_endpoint_config", config("legacy-config"), {"EndpointConfigName": "legacy-config"})
     expect_autoscaling_observed(stubbed, [])
     sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/x"})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     assert plan.action == "create_endpoint_config"
     assert stubbed.status_patches[0]["endpointConfigName"] == "legacy-config", "adopted config deleted after the move"
 
@@ -486,7 +498,7 @@ def test_an_adopted_endpoint_whose_config_matches_keeps_it(stubbed):
     expect_literal_model_checked(stubbed)
     sagemaker.add_response("describe_endpoint_config", live, {"EndpointConfigName": "legacy-config"})
     expect_autoscaling_observed(stubbed, [])
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
     sagemaker.assert_no_pending_responses()
     # No new config, no UpdateEndpoint: the live config is the spec's, kept as the one in use.
     assert plan.action is None and plan.health.state == "Ready"
@@ -503,7 +515,7 @@ def test_an_endpoint_whose_config_another_object_owns_is_not_adopted(stubbed):
               {"Key": "kubemaker.io/name", "Value": "web"}, {"Key": "kubemaker.io/uid", "Value": "uid-a"}]
     expect_adoption(sagemaker, running, config("their-config"), theirs)
     with pytest.raises(Stall, match="namespace team-a, name web") as refused:
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
     assert refused.value.reason == "OwnedByAnotherObject"
     sagemaker.assert_no_pending_responses()  # nothing tagged
 
@@ -514,7 +526,7 @@ def test_someone_elses_endpoint_is_never_taken(stubbed):
     sagemaker.add_response("describe_endpoint", described_endpoint("theirs"))
     sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "other"}]})
     with pytest.raises(Stall, match="already exists"):
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
 
 
 def test_delete_removes_scaling_then_the_endpoint_then_its_configs(stubbed):
@@ -527,7 +539,9 @@ def test_delete_removes_scaling_then_the_endpoint_then_its_configs(stubbed):
     autoscaling.add_response("delete_scaling_policy", {}, {**target, "PolicyName": "kubemaker-fraud-blue"})
     autoscaling.add_response("deregister_scalable_target", {}, target)
     sagemaker.add_response("delete_endpoint", {}, {"EndpointName": "fraud"})
-    assert "to be deleted" in asyncio.run(controller(stubbed).finalize(ctx))
+    cleanup = asyncio.run(clean_up(controller(stubbed), ctx))
+    assert "to be deleted" in cleanup.waiting
+    assert [e.reason for e in cleanup.events] == ["Deleting"]
 
     sagemaker.add_client_error("describe_endpoint", *NOT_FOUND)
     autoscaling.add_client_error("delete_scaling_policy", "ObjectNotFoundException", "No scaling policy found")
@@ -540,9 +554,14 @@ def test_delete_removes_scaling_then_the_endpoint_then_its_configs(stubbed):
     sagemaker.add_response("list_tags", {"Tags": []}, {"ResourceArn": f"{ARN}:endpoint-config/fraud-other"})
     for name in ("fraud-1", "fraud-2", "fraud-3"):
         sagemaker.add_response("delete_endpoint_config", {}, {"EndpointConfigName": name})
-    assert asyncio.run(controller(stubbed).finalize(ctx)) is None
+    cleanup = asyncio.run(clean_up(controller(stubbed), ctx))
+    assert cleanup.waiting is None, "nothing left: the finalizer can go"
+    assert cleanup.wake == [("Model", "blue")], "the models' old revisions may now be unused"
 
 
 def test_delete_with_retain_calls_nothing(stubbed):
     ctx = endpoint_context(stubbed, endpoint_spec(deletionPolicy="Retain"), {"endpointArn": f"{ARN}:endpoint/fraud"})
-    assert asyncio.run(controller(stubbed).finalize(ctx)) is None
+    # The core's deletion path: no SageMaker call (the stubber refuses any), the finalizer goes.
+    assert asyncio.run(finalize(stubbed, controller(stubbed), ctx)) is None
+    assert stubbed.object_patches == [[{"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
+                                       {"op": "remove", "path": "/metadata/finalizers/0"}]]

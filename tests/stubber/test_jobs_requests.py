@@ -14,14 +14,18 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from kubemaker.controller import Stall
 from kubemaker.handlers import pipeline as pipeline_handler
-from kubemaker.handlers.pipelineexecution import ExecutionTracker, PipelineExecutionController
-from kubemaker.handlers.transform import LIST_SHAPE as TRANSFORM_LIST, TransformJobController
-from kubemaker.handlers.tuning import LIST_SHAPE as TUNING_LIST, TuningJobController
+from kubemaker.handlers.pipelineexecution import PipelineExecutionController
+from kubemaker.handlers.transform import TransformJobController
+from kubemaker.handlers.tuning import TuningJobController
 from kubemaker.names import derived_name
-from kubemaker.tracker import Tracker
-from tests.stubber.conftest import make_context
+from kubemaker.runtime.outcomes import Stall
+from kubemaker.runtime.reconciler import run_pass
+from kubemaker.runtime.tracker import ConfigMapTracker, ExecutionTracker, Tracker
+from tests.stubber.conftest import clean_up, make_context, serve
+
+TRANSFORM_LIST = TransformJobController.api.list_shape
+TUNING_LIST = TuningJobController.api.list_shape
 
 NOW = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
 UID = "6f1c1a52-7d5e-4a57-9d1b-2b8f0c6a9e01"  # a real uid's shape: ClientRequestTokens need 32+ characters
@@ -46,13 +50,10 @@ def context(runtime, kind: str, plural: str, spec: dict, status: dict | None = N
     return ctx
 
 
-def objects(runtime, **by_plural_and_name: dict) -> None:
-    """Kubernetes objects the controllers read by reference: `models__scorer={...}`."""
-
-    async def get_object(plural: str, namespace: str, name: str) -> dict | None:
-        return by_plural_and_name.get(f"{plural}__{name}")
-
-    runtime.get_object = get_object
+def objects(runtime, **by_kind_and_name: dict) -> None:
+    """Kubernetes objects of namespace team the controllers read by reference, as the watch showed
+    them: `Model__scorer={...}`."""
+    serve(runtime, {tuple(key.split("__")): body for key, body in by_kind_and_name.items()})
 
 
 def ready(status: dict) -> dict:
@@ -87,7 +88,7 @@ def transform_description(name: str, state: str = "InProgress") -> dict:
 
 
 def test_transform_create_runs_the_referenced_models_revision(stubbed):
-    objects(stubbed, models__scorer=ready({"modelName": "scorer-r1"}))
+    objects(stubbed, Model__scorer=ready({"modelName": "scorer-r1"}))
     ctx = context(stubbed, "TransformJob", "transformjobs", TRANSFORM_SPEC)
     name = derived_name("team", "job", UID)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
@@ -105,16 +106,17 @@ def test_transform_create_runs_the_referenced_models_revision(stubbed):
                            })
     sagemaker.add_response("describe_transform_job", transform_description(name))
 
-    plan = asyncio.run(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)).reconcile(ctx))
+    plan = asyncio.run(run_pass(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)), ctx))
     assert stubbed.status_patches[0]["createPending"]["name"] == name
     assert plan.track and plan.status["transformJobArn"].endswith(name)
+    assert plan.follow["TransformJobName"] == name
 
 
 def test_transform_waits_for_a_model_that_is_not_ready_without_calling_create(stubbed):
-    objects(stubbed, models__scorer={"metadata": {"generation": 1}, "status": {}})
+    objects(stubbed, Model__scorer={"metadata": {"generation": 1}, "status": {}})
     ctx = context(stubbed, "TransformJob", "transformjobs", TRANSFORM_SPEC)
-    plan = asyncio.run(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)).reconcile(ctx))
-    assert plan.health.reason == "WaitingForModel" and plan.requeue_after
+    plan = asyncio.run(run_pass(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)), ctx))
+    assert plan.health.reason == "WaitingForModel" and plan.look_again == "poll" and plan.action is None
     assert stubbed.status_patches == []
 
 
@@ -126,7 +128,8 @@ def test_transform_delete_stops_the_running_job(stubbed):
     sagemaker.add_response("describe_transform_job", transform_description(name))
     sagemaker.add_response("list_tags", OWNED)
     sagemaker.add_response("stop_transform_job", {}, expected_params={"TransformJobName": name})
-    assert "to stop" in asyncio.run(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)).finalize(ctx))
+    cleanup = asyncio.run(clean_up(TransformJobController(Tracker(stubbed, "TransformJob", TRANSFORM_LIST)), ctx))
+    assert "to stop" in cleanup.waiting and [e.reason for e in cleanup.events] == ["Stopping"]
 
 
 # HyperParameterTuningJob ----------------------------------------------------------------------------
@@ -169,7 +172,7 @@ def tuning_controller(runtime) -> TuningJobController:
 
 
 def test_tuning_create_with_a_warm_start_parent_object(stubbed):
-    objects(stubbed, hyperparametertuningjobs__earlier={
+    objects(stubbed, HyperParameterTuningJob__earlier={
         "status": {"hyperParameterTuningJobName": "earlier-sm", "hyperParameterTuningJobStatus": "Completed"}})
     ctx = context(stubbed, "HyperParameterTuningJob", "hyperparametertuningjobs", TUNING_SPEC)
     name = derived_name("team", "job", UID, 32)
@@ -201,7 +204,7 @@ def test_tuning_create_with_a_warm_start_parent_object(stubbed):
         },
     )
     sagemaker.add_response("describe_hyper_parameter_tuning_job", tuning_description(name))
-    plan = asyncio.run(tuning_controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(tuning_controller(stubbed), ctx))
     assert plan.status["trainingJobStatusCounters"]["inProgress"] == 3 and plan.track
 
 
@@ -213,7 +216,7 @@ def expect_parent_by_name(sagemaker, tags: list[dict]) -> None:
 
 
 def test_tuning_refuses_a_warm_start_parent_of_another_namespace(stubbed):
-    objects(stubbed, hyperparametertuningjobs__earlier={
+    objects(stubbed, HyperParameterTuningJob__earlier={
         "status": {"hyperParameterTuningJobName": "earlier-sm", "hyperParameterTuningJobStatus": "Completed"}})
     ctx = context(stubbed, "HyperParameterTuningJob", "hyperparametertuningjobs", TUNING_SPEC)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
@@ -242,7 +245,8 @@ def test_tuning_delete_stops_the_tuning_job(stubbed):
     sagemaker.add_response("describe_hyper_parameter_tuning_job", tuning_description(name))
     sagemaker.add_response("list_tags", OWNED)
     sagemaker.add_response("stop_hyper_parameter_tuning_job", {}, expected_params={"HyperParameterTuningJobName": name})
-    assert "to stop" in asyncio.run(tuning_controller(stubbed).finalize(ctx))
+    cleanup = asyncio.run(clean_up(tuning_controller(stubbed), ctx))
+    assert "to stop" in cleanup.waiting and [e.reason for e in cleanup.events] == ["Stopping"]
 
 
 # Pipeline -------------------------------------------------------------------------------------------
@@ -262,7 +266,7 @@ def no_executions(sagemaker) -> None:
 
 
 def pipeline_controller(runtime) -> pipeline_handler.PipelineController:
-    return pipeline_handler.PipelineController(pipeline_handler.ConfigMapTracker(runtime))
+    return pipeline_handler.PipelineController(ConfigMapTracker(runtime))
 
 
 def test_pipeline_create_with_a_token_from_the_uid_and_the_definition_as_json(stubbed):
@@ -279,9 +283,11 @@ def test_pipeline_create_with_a_token_from_the_uid_and_the_definition_as_json(st
     sagemaker.add_response("describe_pipeline", pipeline_description(
         ParallelismConfiguration={"MaxParallelExecutionSteps": 2}))
     no_executions(sagemaker)
-    plan = asyncio.run(pipeline_controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(pipeline_controller(stubbed), ctx))
     assert plan.action is None and plan.health.reason == "Active"
     assert plan.status["pipelineArn"] == PIPELINE_ARN
+    assert stubbed.status_patches[0]["createPending"]["name"] == "churn", "marker written before the create call"
+    assert [e.reason for e in plan.events] == ["Created"]
 
 
 def test_pipeline_update_from_an_edited_configmap(stubbed):
@@ -298,9 +304,11 @@ def test_pipeline_update_from_an_edited_configmap(stubbed):
     sagemaker.add_response("update_pipeline", {"PipelineArn": PIPELINE_ARN}, expected_params={
         "PipelineName": "churn", "PipelineDefinition": text, "RoleArn": ROLE})
     controller = pipeline_controller(stubbed)
-    plan = asyncio.run(controller.reconcile(ctx))
-    assert plan.action == "update"
-    assert controller.configmaps.readers == {("team", "defs"): {ctx.key}}
+    plan = asyncio.run(run_pass(controller, ctx))
+    assert plan.action == "update_pipeline"
+    controller.tracker.follow(ctx, plan.follow, plan.track)  # as the core does once status is written
+    assert controller.tracker.readers == {("team", "defs"): {ctx.key}}
+    assert controller.tracker.versions == {("team", "defs"): "7"}
 
 
 def test_pipeline_from_s3_is_compared_with_the_object_and_left_alone_when_equal(stubbed):
@@ -367,7 +375,7 @@ def test_pipeline_adoption_tags_the_pipeline_when_the_namespace_may_adopt(stubbe
     sagemaker.add_response("list_tags", {"Tags": [{"Key": "team", "Value": "churn"}]})
     sagemaker.add_response("add_tags", {}, expected_params={"ResourceArn": PIPELINE_ARN, "Tags": tags_for("Pipeline")})
     no_executions(sagemaker)
-    plan = asyncio.run(pipeline_controller(stubbed).reconcile(ctx))
+    plan = asyncio.run(run_pass(pipeline_controller(stubbed), ctx))
     assert plan.health.state == "Ready"
     assert [reason for _, reason, _ in stubbed.events] == ["Adopted"]
 
@@ -389,7 +397,8 @@ def test_pipeline_delete(stubbed):
     sagemaker.add_response("list_tags", OWNED)
     sagemaker.add_response("delete_pipeline", {"PipelineArn": PIPELINE_ARN},
                            expected_params={"PipelineName": "churn", "ClientRequestToken": f"delete-{UID}"})
-    assert asyncio.run(pipeline_controller(stubbed).finalize(ctx)) is None
+    cleanup = asyncio.run(clean_up(pipeline_controller(stubbed), ctx))
+    assert cleanup.waiting is None and [e.reason for e in cleanup.events] == ["Deleted"]
 
 
 # PipelineExecution ----------------------------------------------------------------------------------
@@ -414,7 +423,7 @@ def steps(sagemaker) -> None:
 
 
 def test_execution_start_with_parameters_and_the_uid_as_token(stubbed):
-    objects(stubbed, pipelines__churn=ready({"pipelineName": "churn"}))
+    objects(stubbed, Pipeline__churn=ready({"pipelineName": "churn"}))
     ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", EXECUTION_SPEC)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     # Parameters may be roles: the pipeline's definition says which.
@@ -427,9 +436,11 @@ def test_execution_start_with_parameters_and_the_uid_as_token(stubbed):
                            expected_params={"PipelineExecutionArn": EXECUTION_ARN})
     steps(sagemaker)
     tracker = ExecutionTracker(stubbed)
-    plan = asyncio.run(PipelineExecutionController(tracker).reconcile(ctx))
+    plan = asyncio.run(run_pass(PipelineExecutionController(tracker), ctx))
     assert stubbed.status_patches[:2] == [{"pipelineName": "churn"}, {"pipelineExecutionArn": EXECUTION_ARN}]
     assert plan.status["stepSummary"] == "Train=Executing" and plan.requeue_after
+    assert plan.wake == [("Pipeline", "churn")], "the Pipeline reports its latest execution"
+    tracker.follow(ctx, plan.follow, plan.track)  # as the core does once status is written
     assert EXECUTION_ARN in tracker.groups[("us-east-1", None, PIPELINE_ARN)].executions
 
 
@@ -441,13 +452,13 @@ ROLE_PARAMETER_DEFINITION = {
 
 
 def test_execution_refuses_a_role_parameter_the_namespace_may_not_pass(stubbed):
-    objects(stubbed, pipelines__churn=ready({"pipelineName": "churn"}))
+    objects(stubbed, Pipeline__churn=ready({"pipelineName": "churn"}))
     spec = {**EXECUTION_SPEC, "pipelineParameters": [{"name": "Role", "value": "arn:aws:iam::123456789012:role/Admin"}]}
     ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", spec)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
     sagemaker.add_response("describe_pipeline", pipeline_description(ROLE_PARAMETER_DEFINITION))
     with pytest.raises(Stall, match="role/Admin") as refused:
-        asyncio.run(PipelineExecutionController(ExecutionTracker(stubbed)).reconcile(ctx))
+        asyncio.run(run_pass(PipelineExecutionController(ExecutionTracker(stubbed)), ctx))
     assert refused.value.reason == "RoleNotAllowed"
     assert stubbed.status_patches == [], "nothing started"
 
@@ -481,8 +492,8 @@ def test_execution_display_name_change_calls_update_pipeline_execution(stubbed):
         "PipelineExecutionArn": EXECUTION_ARN, "PipelineExecutionDisplayName": "weekly-1-rerun",
         "ParallelismConfiguration": {"MaxParallelExecutionSteps": 1},
     })
-    plan = asyncio.run(PipelineExecutionController(ExecutionTracker(stubbed)).reconcile(ctx))
-    assert plan.action == "update"
+    plan = asyncio.run(run_pass(PipelineExecutionController(ExecutionTracker(stubbed)), ctx))
+    assert plan.action == "update_pipeline_execution"
 
 
 def test_execution_delete_stops_it(stubbed):
@@ -492,7 +503,8 @@ def test_execution_delete_stops_it(stubbed):
     sagemaker.add_response("describe_pipeline_execution", execution_description())
     sagemaker.add_response("stop_pipeline_execution", {"PipelineExecutionArn": EXECUTION_ARN},
                            expected_params={"PipelineExecutionArn": EXECUTION_ARN, "ClientRequestToken": f"stop-{UID}"})
-    assert "to stop" in asyncio.run(PipelineExecutionController(ExecutionTracker(stubbed)).finalize(ctx))
+    cleanup = asyncio.run(clean_up(PipelineExecutionController(ExecutionTracker(stubbed)), ctx))
+    assert "to stop" in cleanup.waiting and [e.reason for e in cleanup.events] == ["Stopping"]
 
 
 def test_execution_tracker_lists_once_per_pipeline_and_wakes_only_changed_executions(stubbed):
@@ -500,8 +512,10 @@ def test_execution_tracker_lists_once_per_pipeline_and_wakes_only_changed_execut
     changed, same = ("PipelineExecution", "team", "a"), ("PipelineExecution", "team", "b")
     woken = []
     stubbed.work_queue.add = woken.append
-    tracker.track("team", "us-east-1", PIPELINE_ARN, EXECUTION_ARN, changed, "Executing", NOW)
-    tracker.track("team", "us-east-1", PIPELINE_ARN, EXECUTION_ARN + "2", same, "Executing", NOW)
+    for key, arn in ((changed, EXECUTION_ARN), (same, EXECUTION_ARN + "2")):
+        ctx = context(stubbed, "PipelineExecution", "pipelineexecutions", EXECUTION_SPEC)
+        ctx.body["metadata"]["name"] = key[2]
+        tracker.follow(ctx, execution_description(PipelineExecutionArn=arn), True)
     stubbed.aws.stubbers["sagemaker"].add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [
         {"PipelineExecutionArn": EXECUTION_ARN, "PipelineExecutionStatus": "Succeeded", "StartTime": NOW},
         {"PipelineExecutionArn": EXECUTION_ARN + "2", "PipelineExecutionStatus": "Executing", "StartTime": NOW},

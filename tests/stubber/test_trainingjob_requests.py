@@ -7,11 +7,13 @@ import datetime
 
 import pytest
 
-from kubemaker.controller import Stall
-from kubemaker.handlers.trainingjob import LIST_SHAPE, TrainingJobController
+from kubemaker import FINALIZER
+from kubemaker.handlers.trainingjob import TrainingJobController
 from kubemaker.names import derived_name
-from kubemaker.tracker import Tracker
-from tests.stubber.conftest import make_context
+from kubemaker.runtime.outcomes import Stall
+from kubemaker.runtime.reconciler import run_pass
+from kubemaker.runtime.tracker import Tracker
+from tests.stubber.conftest import clean_up, finalize, make_context
 
 NOW = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
@@ -45,6 +47,9 @@ def description(name: str, state: str = "InProgress", secondary: str = "Starting
     }
 
 
+LIST_SHAPE = TrainingJobController.api.list_shape
+
+
 def controller(runtime) -> TrainingJobController:
     return TrainingJobController(Tracker(runtime, "TrainingJob", LIST_SHAPE))
 
@@ -74,13 +79,54 @@ def test_create_sends_the_request_with_ownership_tags(stubbed):
             ],
         },
     )
+    # The same pass describes what it made (no ownership check: this pass made it).
     sagemaker.add_response("describe_training_job", description(name), expected_params={"TrainingJobName": name})
 
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
+    jobs = controller(stubbed)
+    plan = asyncio.run(run_pass(jobs, ctx))
 
+    assert stubbed.object_patches[0][-1] == {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}, \
+        "finalizer added before anything exists in SageMaker"
     assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
     assert plan.status["trainingJobArn"].endswith(name) and plan.track
-    assert ("Normal", "Created", f"created SageMaker training job {name}") in stubbed.events
+    assert plan.follow["TrainingJobName"] == name
+    assert ("Normal", "Created", f"created SageMaker training job {name}") in [
+        (e.type, e.reason, e.message) for e in plan.events]
+    jobs.tracker.follow(ctx, plan.follow, plan.track)  # as the core does once status is written
+    assert name in next(iter(jobs.tracker.groups.values())).objects
+
+
+def test_a_create_answered_resource_in_use_checks_the_job_is_ours(stubbed):
+    """A repeated create (an earlier pass's answer was lost) finds the name taken: the job is
+    described and its tags read; ours, it is followed like one this pass made, with no second create."""
+    name = "given-name"
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    arn = description(name)["TrainingJobArn"]
+    sagemaker.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.",
+                               expected_params={"TrainingJobName": name})
+    sagemaker.add_client_error("create_training_job", "ResourceInUse", f"Training job {name} already exists")
+    sagemaker.add_response("describe_training_job", description(name), expected_params={"TrainingJobName": name})
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]},
+                           expected_params={"ResourceArn": arn})
+    sagemaker.add_response("describe_training_job", description(name), expected_params={"TrainingJobName": name})
+
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
+
+    assert plan.status["trainingJobArn"] == arn and plan.status["createPending"] is None
+
+
+def test_a_create_answered_resource_in_use_by_someone_elses_job_stalls(stubbed):
+    name = "given-name"
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": name})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
+    sagemaker.add_client_error("create_training_job", "ResourceInUse", f"Training job {name} already exists")
+    sagemaker.add_response("describe_training_job", description(name))
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "other"}]})
+    with pytest.raises(Stall, match="belongs to") as refused:
+        asyncio.run(run_pass(controller(stubbed), ctx))
+    assert refused.value.status == {"createPending": None}
 
 
 def test_a_job_found_after_a_crash_is_recorded_not_recreated(stubbed):
@@ -116,7 +162,7 @@ def test_a_refused_role_calls_nothing(stubbed):
     ctx = make_context(stubbed, "TrainingJob", "trainingjobs",
                        {**SPEC, "roleArn": "arn:aws:iam::123456789012:role/Admin"})
     with pytest.raises(Stall, match="may not use execution role"):
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
     assert stubbed.status_patches == []
 
 
@@ -137,10 +183,10 @@ def test_registering_into_a_model_package_group_needs_the_group_to_be_the_namesp
         name = derived_name("team", "job", "0000-1111")
         sagemaker.add_response("create_training_job", {"TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"})
         sagemaker.add_response("describe_training_job", description(name))
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
         return
     with pytest.raises(Stall, match="model package group") as refused:
-        asyncio.run(controller(stubbed).reconcile(ctx))
+        asyncio.run(run_pass(controller(stubbed), ctx))
     assert refused.value.reason == "ReferenceNotAllowed"
     assert stubbed.status_patches == [], "no create pending: nothing was sent"
 
@@ -153,13 +199,18 @@ def test_delete_stops_a_running_job(stubbed):
     sagemaker.add_response("describe_training_job", description(name))
     sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]})
     sagemaker.add_response("stop_training_job", {}, expected_params={"TrainingJobName": name})
-    assert "to stop" in asyncio.run(controller(stubbed).finalize(ctx))
+    cleanup = asyncio.run(clean_up(controller(stubbed), ctx))
+    assert "to stop" in cleanup.waiting
+    assert [e.reason for e in cleanup.events] == ["Stopping"]
 
 
 def test_delete_with_retain_calls_nothing(stubbed):
     ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "deletionPolicy": "Retain"},
                        {"trainingJobName": "x", "trainingJobArn": "arn"})
-    assert asyncio.run(controller(stubbed).finalize(ctx)) is None
+    # The core's deletion path: no SageMaker call (the stubber refuses any), the finalizer goes.
+    assert asyncio.run(finalize(stubbed, controller(stubbed), ctx)) is None
+    assert stubbed.object_patches == [[{"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
+                                       {"op": "remove", "path": "/metadata/finalizers/0"}]]
 
 
 def test_profiler_change_on_a_running_job_calls_update(stubbed):
@@ -173,14 +224,15 @@ def test_profiler_change_on_a_running_job_calls_update(stubbed):
     sagemaker.add_response("update_training_job", {"TrainingJobArn": description(name)["TrainingJobArn"]},
                            expected_params={"TrainingJobName": name,
                                             "ProfilerConfig": {"S3OutputPath": "s3://bucket/profiler"}})
-    plan = asyncio.run(controller(stubbed).reconcile(ctx))
-    assert plan.action == "update" and plan.status["appliedUpdates"]["profilerConfig"]
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
+    assert plan.action == "update_training_job" and plan.status["appliedUpdates"]["profilerConfig"]
 
 
 def test_tracker_watermark_follows_sagemakers_clock_so_a_quiet_poll_lists_nothing_again(stubbed):
     tracker = Tracker(stubbed, "TrainingJob", LIST_SHAPE)
     started = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
-    tracker.track("team", "us-east-1", "burst-1", ("TrainingJob", "team", "burst-1"), started, started)
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": "burst-1"})
+    tracker.follow(ctx, {**description("burst-1"), "CreationTime": started, "LastModifiedTime": started}, True)
     group = next(iter(tracker.groups.values()))
     group.watermark = started - datetime.timedelta(minutes=1)
     sagemaker = stubbed.aws.stubbers["sagemaker"]
@@ -203,8 +255,8 @@ def test_tracker_first_watermark_is_sagemakers_time_not_ours(stubbed):
     SageMaker's here, is never read."""
     tracker = Tracker(stubbed, "TrainingJob", LIST_SHAPE)
     created = datetime.datetime(2026, 11, 1, 11, 58, tzinfo=datetime.timezone.utc)
-    key = ("TrainingJob", "team", "first")
-    tracker.track("team", "us-east-1", "first", key, created, created)
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", {**SPEC, "trainingJobName": "first"})
+    tracker.follow(ctx, {**description("first"), "CreationTime": created, "LastModifiedTime": created}, True)
     group = next(iter(tracker.groups.values()))
     assert group.watermark is None
     sagemaker = stubbed.aws.stubbers["sagemaker"]

@@ -236,15 +236,16 @@ def _example(kind: str, name: str) -> dict[str, Any]:
     return next(doc for _, doc in EXAMPLES if doc["kind"] == kind and doc["metadata"]["name"] == name)
 
 
-def test_endpoint_config_fingerprint_ignores_what_changes_in_place():
+def test_endpoint_config_digest_ignores_what_changes_in_place():
+    from kubemaker.reconcile.endpoint import config_digest
+
     document = _example("Endpoint", "fraud-scoring")
     models = {"fraud-v1": "a", "fraud-v2": "b"}
 
     def fingerprint(**changes):
         spec = parse_spec("Endpoint", {**document["spec"], **changes})
-        return endpoint.endpoint_config_fingerprint(
-            endpoint.build_create_endpoint_config_request(spec, "any-name", models, OWNERSHIP_TAGS)
-        )
+        return config_digest("fraud-scoring", endpoint.build_create_endpoint_config_request(
+            spec, "any-name", models, OWNERSHIP_TAGS))
 
     variants = document["spec"]["productionVariants"]
     reweighted = [{**variants[0], "initialVariantWeight": 50, "initialInstanceCount": 4}, variants[1]]

@@ -12,6 +12,7 @@ import yaml
 
 from kubemaker.api.registry import KINDS
 from kubemaker.config import OperatorConfig
+from kubemaker_dev.codegen import generate
 from tests.conftest import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "kubemaker"
@@ -66,11 +67,34 @@ def rules_by_resource(role: dict) -> dict[str, set[str]]:
 def test_chart_crds_are_the_generated_crds():
     generated = sorted(path.name for path in (REPO_ROOT / "crds").glob("*.yaml"))
     copied = sorted(path.name for path in (CHART / "crds").glob(f"{GROUP}_*.yaml"))
-    assert copied == generated, "run charts/sync-crds.sh"
+    assert copied == generated, "run make generate"
     for name in generated:
         assert (CHART / "crds" / name).read_bytes() == (REPO_ROOT / "crds" / name).read_bytes(), (
-            f"charts/kubemaker/crds/{name} differs from crds/{name}: run charts/sync-crds.sh"
+            f"charts/kubemaker/crds/{name} differs from crds/{name}: run make generate"
         )
+
+
+def test_generator_writes_the_chart_crds_and_flags_one_that_differs_is_missing_or_is_left_over(
+        tmp_path, monkeypatch):
+    """`make generate` writes the chart's copies, so its check (test_api_generated) catches a stale one."""
+    monkeypatch.setattr(generate, "CHART_CRDS_DIR", tmp_path)
+    expected = generate.render_all()
+    chart_files = {path: text for path, text in expected.items() if path.parent == tmp_path}
+    assert sorted(path.name for path in chart_files) == sorted(f"{GROUP}_{plural}.yaml" for plural in PLURALS)
+    for path, text in chart_files.items():
+        path.write_text(text)
+
+    def stale() -> list[str]:
+        return sorted(path.name for path in generate.stale_files(expected, managed=generate.managed_dirs())
+                      if path.parent == tmp_path)
+
+    assert stale() == []
+    edited, removed = tmp_path / f"{GROUP}_models.yaml", tmp_path / f"{GROUP}_endpoints.yaml"
+    edited.write_text(edited.read_text() + "# edited by hand\n")
+    removed.unlink()
+    (tmp_path / f"{GROUP}_retired.yaml").write_text("kind: CustomResourceDefinition\n")
+    (tmp_path / "not-ours.yaml").write_text("kind: CustomResourceDefinition\n")
+    assert stale() == sorted([edited.name, removed.name, f"{GROUP}_retired.yaml"])
 
 
 def test_lint_is_clean(helm):

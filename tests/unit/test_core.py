@@ -96,7 +96,7 @@ def test_a_quota_refusal_is_stalled_and_tried_again_at_the_slow_interval():
     import asyncio
 
     from kubemaker.conditions import STALLED
-    from kubemaker.controller import reconcile_once, stalled_for_generation
+    from kubemaker.runtime.reconciler import judge, run_pass, stalled_for_generation
 
     class Refused:
         kind = "Endpoint"
@@ -113,13 +113,20 @@ def test_a_quota_refusal_is_stalled_and_tried_again_at_the_slow_interval():
         async def add_finalizer(self):
             pass
 
+    async def one_pass(controller, ctx):
+        try:
+            return await run_pass(controller, ctx), False
+        except Exception as failure:
+            verdict = judge(controller.kind, ctx, failure)
+            return verdict.plan, verdict.transient
+
     for error, recheck in ((client_error("ResourceLimitExceeded", "The account-level service limit "
                                          "'ml.g5.xlarge for endpoint usage' is 0 Instances", operation="CreateEndpoint"),
                             120),
                            (client_error("ValidationException", "Could not find model data at s3://b/m.tar.gz.",
                                          operation="CreateModel"), None)):
         controller = Refused()
-        plan, transient = asyncio.run(reconcile_once(controller, Context()))
+        plan, transient = asyncio.run(one_pass(controller, Context()))
         assert (plan.health.state, plan.health.reason, transient, controller.calls) == (
             STALLED, error.response["Error"]["Code"], False, 1)
         assert error.response["Error"]["Message"] in plan.health.message

@@ -6,8 +6,8 @@ import asyncio
 
 import kubernetes
 
-from kubemaker import events
-from kubemaker.events import EventPoster
+from kubemaker.runtime import events
+from kubemaker.runtime.events import EventPoster
 from kubemaker.metrics import EVENTS_DROPPED
 
 

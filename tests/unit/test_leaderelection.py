@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from kubemaker.config import LeaderElectionConfig, load_config
-from kubemaker.leaderelection import (
+from kubemaker.runtime.leaderelection import (
     Action, LeaseRecord, decide, held_spec, micro_time, must_step_down, released_spec,
 )
 

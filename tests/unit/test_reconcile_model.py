@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kubemaker.runtime.outcomes import Plan
+
 from kubemaker.conditions import READY, RECONCILING, STALLED, Health
 from kubemaker.api.model import model_fingerprint
 from kubemaker.reconcile import model as planner
@@ -30,8 +32,9 @@ def job(state: str | None, artifacts: str | None = None, secondary: str = "Train
     ],
 )
 def test_references_wait_or_stall(jobs, expected_state, expected_reason, words):
-    health = planner.resolve_model_data(jobs)
-    assert isinstance(health, Health)
+    plan = planner.resolve_model_data(jobs)
+    assert isinstance(plan, Plan)
+    health = plan.health
     assert (health.state, health.reason) == (expected_state, expected_reason)
     assert words in health.message
 

@@ -70,7 +70,7 @@ def test_a_string_and_an_object_are_the_same_document():
 
 def test_a_change_plans_one_update_and_looks_again_at_once():
     plan = planner.plan_observed(description(), request(PipelineDescription="nightly"), DEFINITION, None, "us-east-1")
-    assert plan.action == "update" and plan.request["PipelineDescription"] == "nightly"
+    assert plan.action == "update_pipeline" and plan.request["PipelineDescription"] == "nightly"
     assert plan.health.state == RECONCILING and "PipelineDescription" in plan.health.message
     assert plan.requeue_after == 0
     assert [(e.reason, e.message) for e in plan.events] == [("Updating", "UpdatePipeline: PipelineDescription")]

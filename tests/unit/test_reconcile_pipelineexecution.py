@@ -33,12 +33,13 @@ def pipeline_object(name: str | None = "ns-churn-1234", ready: str = "True", obs
     ],
 )
 def test_resolve_pipeline(spec, pipeline, expected, waiting_for):
-    name, waiting = planner.resolve_pipeline(spec, pipeline)
-    assert name == expected
+    resolved = planner.resolve_pipeline(spec, pipeline)
     if waiting_for:
+        waiting = resolved.health
         assert waiting.reason == "WaitingForPipeline" and waiting_for in waiting.message
+        assert resolved.look_again == "poll"
     else:
-        assert waiting is None
+        assert resolved == expected
 
 
 def step(name: str, state: str, minute: int, reason: str | None = None) -> dict:
@@ -126,5 +127,5 @@ def test_pending_updates(update_request, described, changed):
 def test_a_changed_description_plans_update_pipeline_execution():
     update = {"PipelineExecutionArn": ARN, "PipelineExecutionDescription": "rerun of the weekly job"}
     plan = planner.plan_observed(REPORTED_RUNNING, description(), RUNNING, update, "churn", "us-east-1")
-    assert plan.action == "update" and plan.request == update and plan.requeue_after == 0
+    assert plan.action == "update_pipeline_execution" and plan.request == update and plan.requeue_after == 0
     assert ("Normal", "Updating") in [(e.type, e.reason) for e in plan.events]

@@ -127,6 +127,6 @@ def test_transitions_in_status_are_bounded():
 )
 def test_update_training_job_only_for_changed_updatable_members(spec, applied, state, expect_update):
     result = plan(spec=spec, status={"appliedUpdates": applied}, described=description(state, "Training"))
-    assert (result.action == "update") is expect_update
+    assert (result.action == "update_training_job") is expect_update
     if expect_update:
         assert result.status["appliedUpdates"] == planner.applied_updatable(spec)

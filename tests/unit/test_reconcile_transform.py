@@ -33,13 +33,13 @@ def model_object(model_name: str | None = "scorer-r2", ready: str = "True", gene
     ],
 )
 def test_resolve_model(spec, model, expected_name, waiting_for):
-    name, waiting = planner.resolve_model(spec, model)
-    assert name == expected_name
+    resolved = planner.resolve_model(spec, model)
     if waiting_for:
+        waiting = resolved.health
         assert waiting.state == RECONCILING and waiting.reason == "WaitingForModel"
         assert "Model scorer" in waiting.message and waiting_for in waiting.message
     else:
-        assert waiting is None
+        assert resolved == expected_name
 
 
 def description(state: str = "InProgress", **extra) -> dict:

@@ -35,18 +35,19 @@ def parent(state: str | None, name: str | None = "parent-sm") -> dict:
     ],
 )
 def test_resolve_parents(parents, names, waiting_on):
-    resolved, waiting = planner.resolve_parents(parents)
-    assert resolved == names
+    resolved = planner.resolve_parents(parents)
     if waiting_on:
+        waiting = resolved.health
         assert waiting.reason == "WaitingForParents"
         assert all(ref in waiting.message for ref in waiting_on)
     else:
-        assert waiting is None
+        assert resolved == names
 
 
 def test_a_failed_parent_cannot_warm_start():
-    with pytest.raises(planner.ParentFailed, match="HyperParameterTuningJob a failed"):
-        planner.resolve_parents({"a": parent("Failed")})
+    plan = planner.resolve_parents({"a": parent("Failed")})
+    assert (plan.health.state, plan.health.reason) == ("Stalled", "ParentFailed")
+    assert "HyperParameterTuningJob a failed" in plan.health.message and plan.events
 
 
 def best(job: str = f"{NAME}-003-1a2b3c4d", value: float = 0.125) -> dict:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from kubemaker import FINALIZER
 from kubemaker.conditions import Health
 from kubemaker.config import OperatorConfig
-from kubemaker.controller import Reconciler, Stall
-from kubemaker.reconcile.common import Plan
-from kubemaker.workqueue import WorkQueue
+from kubemaker.runtime.outcomes import Stall
+from kubemaker.runtime.reconciler import Reconciler
+from kubemaker.runtime.outcomes import Cleanup, Plan
+from kubemaker.runtime.workqueue import WorkQueue
 
 
 def run(coroutine):
@@ -94,7 +95,8 @@ class RecordingController:
     passes: list = field(default_factory=list)
     running: int = 0
     most_at_once: int = 0
-    cleanups: list = field(default_factory=list)  # what finalize answers in turn; then done (None)
+    cleanups: list = field(default_factory=list)  # what cleanup waits for in turn; then done (None)
+    tracker: object = None
 
     async def reconcile(self, ctx):
         self.running += 1
@@ -107,9 +109,9 @@ class RecordingController:
             raise outcome
         return outcome
 
-    async def finalize(self, ctx):
+    async def cleanup(self, ctx):
         self.passes.append((ctx.name, "finalize", None))
-        return self.cleanups.pop(0) if self.cleanups else None
+        return Cleanup(waiting=self.cleanups.pop(0) if self.cleanups else None)
 
 
 @dataclass

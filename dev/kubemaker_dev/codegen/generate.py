@@ -4,6 +4,7 @@ Writes, in this order:
   operator/kubemaker/api/shapes.py   pydantic models of the SageMaker request shapes we use (and a few
                                       response shapes reported in status)
   crds/*.yaml                        one CRD per kind, from the kind models (kubemaker_dev.codegen.crdgen)
+  charts/kubemaker/crds/*.yaml       the same CRDs, for the Helm chart (Helm installs a chart's crds/ as is)
   docs/api-reference.md              the user reference, from the same models
 
 `--check` writes nothing and exits 1 when a committed file differs from a fresh run.
@@ -26,6 +27,7 @@ import botocore.loaders
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHAPES_PATH = REPO_ROOT / "operator" / "kubemaker" / "api" / "shapes.py"
 CRDS_DIR = REPO_ROOT / "crds"
+CHART_CRDS_DIR = REPO_ROOT / "charts" / "kubemaker" / "crds"
 REFERENCE_PATH = REPO_ROOT / "docs" / "api-reference.md"
 
 
@@ -340,15 +342,23 @@ def render_all() -> dict[Path, str]:
     """Every generated file and its content. Imports the kinds, so shapes.py must be current first."""
     crdgen = importlib.import_module("kubemaker_dev.codegen.crdgen")
     reference = importlib.import_module("kubemaker_dev.codegen.reference")
-    files = {CRDS_DIR / name: text for name, text in crdgen.render_crds().items()}
+    crds = crdgen.render_crds()
+    files = {directory / name: text for directory in (CRDS_DIR, CHART_CRDS_DIR) for name, text in crds.items()}
     files[REFERENCE_PATH] = reference.render_reference()
     return files
 
 
-def stale_files(expected: dict[Path, str], *, managed_dirs: tuple[Path, ...] = ()) -> list[Path]:
+def managed_dirs() -> dict[Path, str]:
+    """Directories and the pattern of the files in them that are all generated: a file matching it that is
+    not generated (a kind's CRD no more) is stale, and `make generate` removes it."""
+    # The chart's crds/ may hold other files; ours are named <group>_<plural>.yaml.
+    return {CRDS_DIR: "*.yaml", CHART_CRDS_DIR: "sagemaker.kubemaker.io_*.yaml"}
+
+
+def stale_files(expected: dict[Path, str], *, managed: dict[Path, str] | None = None) -> list[Path]:
     stale = [path for path, text in expected.items() if not path.exists() or path.read_text() != text]
-    for directory in managed_dirs:
-        stale += [path for path in sorted(directory.glob("*.yaml")) if path not in expected]
+    for directory, pattern in (managed or {}).items():
+        stale += [path for path in sorted(directory.glob(pattern)) if path not in expected]
     return stale
 
 
@@ -369,7 +379,7 @@ def check() -> list[Path]:
             return [SHAPES_PATH]
     elif not SHAPES_PATH.exists():
         return [SHAPES_PATH]
-    return stale_files(render_all(), managed_dirs=(CRDS_DIR,))
+    return stale_files(render_all(), managed=managed_dirs())
 
 
 def write() -> list[Path]:
@@ -379,7 +389,7 @@ def write() -> list[Path]:
         SHAPES_PATH.write_text(shapes_source)
         written.append(SHAPES_PATH)
     files = render_all()
-    for path in stale_files(files, managed_dirs=(CRDS_DIR,)):
+    for path in stale_files(files, managed=managed_dirs()):
         if path in files:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(files[path])

@@ -56,6 +56,11 @@ def _value_to_wire(value: Any) -> Any:
     return value
 
 
+def raised(*members: str) -> dict[str, str]:
+    """`wire_names` of members named as SageMaker names them, first letter lowered."""
+    return {member: member[:1].upper() + member[1:] for member in members}
+
+
 def from_wire(model_type: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` in SageMaker's PascalCase (a Describe* response part) as lowerCamelCase members of
     `model_type`, ready for `model_type.model_validate`. Members the model does not know are dropped,

@@ -125,6 +125,11 @@ class KindInfo:
     immutable_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Completes "spec.x is immutable: ..." in the API server's refusal.
     immutable_hint: str = ""
+    # SageMaker cannot change the object in place: each change makes a new one (a revision), whose
+    # name status records, so the SageMaker name comes from the spec or the object only.
+    revisioned: bool = False
+    # The status field with SageMaker's own word for the object's state (metrics count by it).
+    state_field: str | None = None
 
     @property
     def singular(self) -> str:

@@ -22,7 +22,6 @@ from kubemaker.api.common import (
     at_most_one,
     cel_rules,
     exactly_one,
-    request_fingerprint,
     tags_with_ownership,
 )
 from kubemaker.api.model import UnresolvedReference
@@ -167,31 +166,6 @@ def build_create_endpoint_config_request(
     if tags := tags_with_ownership(spec.tags, ownership_tags):
         request["Tags"] = tags
     return request
-
-
-# What UpdateEndpointWeightsAndCapacities changes without a new endpoint config.
-_IN_PLACE_VARIANT_MEMBERS = ("InitialVariantWeight", "InitialInstanceCount")
-_IN_PLACE_SERVERLESS_MEMBERS = ("MaxConcurrency", "ProvisionedConcurrency")
-
-
-def endpoint_config_fingerprint(request: Mapping[str, Any]) -> str:
-    """The fingerprint of a CreateEndpointConfig request without its name, tags, and what
-    UpdateEndpointWeightsAndCapacities changes in place (weights, instance counts, serverless
-    concurrency): a different fingerprint means the endpoint needs a new config."""
-    essential = {key: value for key, value in request.items() if key not in ("EndpointConfigName", "Tags")}
-    for key in ("ProductionVariants", "ShadowProductionVariants"):
-        if key in essential:
-            essential[key] = [_without_in_place_members(variant) for variant in essential[key]]
-    return request_fingerprint(essential)
-
-
-def _without_in_place_members(variant: Mapping[str, Any]) -> dict[str, Any]:
-    kept = {key: value for key, value in variant.items() if key not in _IN_PLACE_VARIANT_MEMBERS}
-    if "ServerlessConfig" in kept:
-        kept["ServerlessConfig"] = {
-            key: value for key, value in kept["ServerlessConfig"].items() if key not in _IN_PLACE_SERVERLESS_MEMBERS
-        }
-    return kept
 
 
 def build_create_endpoint_request(
@@ -351,9 +325,6 @@ class EndpointStatus(StatusBase):
     )
     failureReason: str | None = Field(None, description="Why the endpoint or its last update failed.")
     endpointConfigName: str | None = Field(None, description="The endpoint config in use.")
-    endpointConfigFingerprint: str | None = Field(
-        None, description="endpoint_config_fingerprint of the request the config in use was made from."
-    )
     pendingEndpointConfigName: str | None = Field(
         None, description="The endpoint config an update in progress moves to."
     )
@@ -411,6 +382,7 @@ ENDPOINT = KindInfo(
     ),
     name_field="endpointName",
     name_max_length=63,
+    state_field="endpointStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.endpointStatus", description="SageMaker's endpoint status"),
         PrinterColumn("Variants", ".status.variantSummary", description="weight share and instance count per variant"),

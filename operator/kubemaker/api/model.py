@@ -149,6 +149,7 @@ MODEL = KindInfo(
     operations=("CreateModel", "DescribeModel", "DeleteModel"),
     name_field="modelName",
     name_max_length=63,
+    revisioned=True,
     printer_columns=(
         PrinterColumn("SageMaker-Model", ".status.modelName", description="the current revision"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),

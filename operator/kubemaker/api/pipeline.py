@@ -141,6 +141,7 @@ PIPELINE = KindInfo(
     operations=("CreatePipeline", "UpdatePipeline", "DescribePipeline", "DeletePipeline"),
     name_field="pipelineName",
     name_max_length=256,
+    state_field="pipelineStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.pipelineStatus", description="SageMaker's pipeline status"),
         PrinterColumn("Latest-Execution", ".status.latestExecution.pipelineExecutionStatus"),

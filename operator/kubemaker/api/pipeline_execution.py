@@ -123,6 +123,7 @@ PIPELINE_EXECUTION = KindInfo(
     ),
     name_field="pipelineExecutionDisplayName",
     name_max_length=82,
+    state_field="pipelineExecutionStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.pipelineExecutionStatus", description="SageMaker's execution status"),
         PrinterColumn("Pipeline", ".status.pipelineName"),

@@ -15,6 +15,7 @@ from kubemaker.api.pipeline_execution import PIPELINE_EXECUTION
 from kubemaker.api.training_job import TRAINING_JOB
 from kubemaker.api.transform_job import TRANSFORM_JOB
 from kubemaker.api.tuning_job import HYPER_PARAMETER_TUNING_JOB
+from kubemaker.runtime.outcomes import Stall
 
 KINDS: tuple[KindInfo, ...] = (
     TRAINING_JOB,
@@ -33,8 +34,11 @@ def kind_info(kind: str) -> KindInfo:
     return _BY_KIND[kind]
 
 
-class InvalidSpec(ValueError):
+class InvalidSpec(Stall):
     """A spec the models refuse; the message names each offending field as spec.<path>."""
+
+    def __init__(self, message: str):
+        super().__init__("InvalidSpec", message)
 
 
 def parse_spec(kind: str, spec: Mapping[str, Any]) -> BaseModel:

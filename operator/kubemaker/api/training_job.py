@@ -158,6 +158,7 @@ TRAINING_JOB = KindInfo(
     operations=("CreateTrainingJob", "DescribeTrainingJob", "UpdateTrainingJob", "StopTrainingJob"),
     name_field="trainingJobName",
     name_max_length=63,
+    state_field="trainingJobStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.trainingJobStatus", description="SageMaker's training job status"),
         PrinterColumn("Secondary", ".status.secondaryStatus", description="SageMaker's secondary status"),

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from kubemaker.api import shapes
-from kubemaker.api.base import to_wire
+from kubemaker.api.base import raised, to_wire
 from kubemaker.api.common import (
     KindInfo,
     LocalObjectReference,
@@ -52,16 +52,9 @@ def build_create_transform_job_request(
 class TransformJobStatus(StatusBase):
     """What DescribeTransformJob reports, in SageMaker's words."""
 
-    wire_names: ClassVar[dict[str, str]] = {
-        "transformJobName": "TransformJobName",
-        "transformJobArn": "TransformJobArn",
-        "transformJobStatus": "TransformJobStatus",
-        "failureReason": "FailureReason",
-        "modelName": "ModelName",
-        "transformOutput": "TransformOutput",
-        "transformStartTime": "TransformStartTime",
-        "transformEndTime": "TransformEndTime",
-    }
+    wire_names: ClassVar[dict[str, str]] = raised(
+        "transformJobName", "transformJobArn", "transformJobStatus", "failureReason", "modelName", "transformOutput",
+        "transformStartTime", "transformEndTime")
 
     transformJobName: str | None = Field(None, description="The SageMaker transform job name.")
     transformJobArn: str | None = Field(None, description="The SageMaker transform job ARN.")
@@ -85,6 +78,7 @@ TRANSFORM_JOB = KindInfo(
     operations=("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
     name_field="transformJobName",
     name_max_length=63,
+    state_field="transformJobStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.transformJobStatus", description="SageMaker's transform job status"),
         PrinterColumn("Instance-Type", ".spec.transformResources.instanceType"),

@@ -157,6 +157,7 @@ HYPER_PARAMETER_TUNING_JOB = KindInfo(
     ),
     name_field="hyperParameterTuningJobName",
     name_max_length=32,
+    state_field="hyperParameterTuningJobStatus",
     printer_columns=(
         PrinterColumn("Status", ".status.hyperParameterTuningJobStatus", description="SageMaker's tuning job status"),
         PrinterColumn("Completed", ".status.trainingJobStatusCounters.completed", type="integer"),

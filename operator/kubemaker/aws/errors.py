@@ -15,8 +15,8 @@ from botocore.exceptions import (
 # A request signed with credentials that expired on the way (or by a skewed clock): the credentials
 # refresh themselves, so the same call succeeds once re-signed.
 EXPIRED_TOKEN_CODES = {"ExpiredTokenException", "ExpiredToken", "RequestExpired"}
-TRANSIENT_CODES = {
-    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+TRANSIENT_CODES = THROTTLE_CODES | {
     "ServiceUnavailable", "InternalFailure", "InternalServerError", "InternalError", "RequestTimeout",
 } | EXPIRED_TOKEN_CODES
 # An account quota: only raising it outside Kubernetes (or freeing capacity) lets the call through.
@@ -72,6 +72,22 @@ def _addresses_one_object(error: ClientError) -> bool:
 
 def is_not_found(error: BaseException) -> bool:
     return classify(error) is ErrorKind.NOT_FOUND
+
+
+def is_gone(error: BaseException) -> bool:
+    """Not found, also in Application Auto Scaling's words ("No scalable target found for service
+    namespace ...")."""
+    return is_not_found(error) or " found for service namespace" in error_message(error)
+
+
+# SageMaker's words for a create whose name is taken: ResourceInUse for jobs, a ValidationException
+# ("Cannot create already existing model ...") for models and endpoint configs.
+ALREADY_EXISTS_PHRASE = "already existing"
+
+
+def already_exists(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and (
+        error_code(error) == "ResourceInUse" or ALREADY_EXISTS_PHRASE in error_message(error).lower())
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -1,15 +1,49 @@
-"""Thin kopf wiring: kopf watches each kind and hands every object's latest body to the reconciler,
-which queues it when there is something to do. Everything else, finalizer included, is the
-reconciler's (controller.py): kopf writes nothing."""
+"""Each kind's controller, and the one place that says which controller and tracker serve a kind.
+kopf only watches: it hands every object's latest body to the reconciler, which queues it when
+there is something to do; everything else, finalizer included, is the reconcile core's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from .. import API_GROUP, API_VERSION
-from ..controller import KindController, Reconciler
+from ..api.registry import KINDS
+from ..runtime.context import Runtime
+from ..runtime.reconciler import KindController, Reconciler
+from ..runtime.tracker import ConfigMapTracker, ExecutionTracker, ListShape, Tracker
+from .endpoint import EndpointController
+from .model import ModelController
+from .pipeline import PipelineController
+from .pipelineexecution import PipelineExecutionController
+from .trainingjob import TrainingJobController
+from .transform import TransformJobController
+from .tuning import TuningJobController
+
+ENDPOINT_LIST = ListShape("list_endpoints", "Endpoints", "EndpointName")
+
+
+def job(controller: type) -> Callable[[Runtime], KindController]:
+    return lambda runtime: controller(Tracker(runtime, controller.kind, controller.api.list_shape))
+
+
+# Kind -> its controller, made with its tracker for one runtime.
+CONTROLLERS: dict[str, Callable[[Runtime], KindController]] = {
+    "TrainingJob": job(TrainingJobController),
+    "HyperParameterTuningJob": job(TuningJobController),
+    "TransformJob": job(TransformJobController),
+    "Model": lambda runtime: ModelController(),
+    "Endpoint": lambda runtime: EndpointController(Tracker(runtime, "Endpoint", ENDPOINT_LIST)),
+    "Pipeline": lambda runtime: PipelineController(ConfigMapTracker(runtime)),
+    "PipelineExecution": lambda runtime: PipelineExecutionController(ExecutionTracker(runtime)),
+}
+
+
+def build_controllers(runtime: Runtime) -> list[KindController]:
+    """The controllers of every kind the API serves, in the API's order."""
+    return [CONTROLLERS[info.kind](runtime) for info in KINDS]
 
 
 def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, controller: KindController) -> None:

@@ -1,50 +1,35 @@
-"""Model: the I/O around the pure planner in reconcile.model."""
+"""Model: what the pure planner in reconcile.model needs (the referenced jobs, the revisions that
+exist, the models this namespace's endpoint configs use), and its create and cleanup plans."""
 
 from __future__ import annotations
 
-import asyncio
-
-from .. import API_GROUP, API_VERSION
 from ..api.model import ModelSpec, build_create_model_request, model_fingerprint, referenced_training_jobs
 from ..api.registry import parse_spec
 from ..aws.clients import call
-from ..aws.errors import error_message, is_not_found
+from ..aws.errors import is_not_found
 from ..aws.ownership import owned_by
 from ..conditions import Health, now_iso
-from ..controller import ObjectContext
-from ..names import MAX_NAME_LENGTH, derived_name
 from ..reconcile import model as planner
-from ..reconcile.common import Event, Plan
-from .common import MODEL_PACKAGE, adopt_or_refuse, describe_or_none, require_allowed_roles, require_referable, tags_of
-
-ALREADY_EXISTS = "already existing"
-
-
-# Room for the revision suffix (-r<n>), so a derived name keeps its whole uid hash.
-REVISION_SUFFIX_ROOM = 4
-
-
-def base_name(ctx: ObjectContext) -> str:
-    return ctx.spec.get("modelName") or derived_name(
-        ctx.namespace, ctx.name, ctx.uid, MAX_NAME_LENGTH - REVISION_SUFFIX_ROOM
-    )
+from ..runtime.context import ObjectContext
+from ..runtime.outcomes import Call, Cleanup, Event, Plan, Transient, create_pending
+from ..runtime.protocols import (
+    MODEL,
+    MODEL_PACKAGE,
+    adopt_or_refuse,
+    describe_or_none,
+    require_allowed_roles,
+    require_referable,
+    tags_of,
+)
 
 
-async def describe_model(client, name: str) -> dict | None:
-    return await describe_or_none(client, "describe_model", ModelName=name)
-
-
-async def list_endpoints(ctx: ObjectContext) -> list[dict]:
-    listing = await asyncio.to_thread(
-        ctx.runtime.custom_objects.list_namespaced_custom_object, API_GROUP, API_VERSION, ctx.namespace, "endpoints"
-    )
-    return listing.get("items", [])
+def variants(endpoint: dict) -> list[dict]:
+    spec = endpoint.get("spec") or {}
+    return (spec.get("productionVariants") or []) + (spec.get("shadowProductionVariants") or [])
 
 
 def endpoint_references(endpoint: dict) -> set[str]:
-    spec = endpoint.get("spec") or {}
-    variants = (spec.get("productionVariants") or []) + (spec.get("shadowProductionVariants") or [])
-    return {v["modelRef"]["name"] for v in variants if v.get("modelRef")}
+    return {v["modelRef"]["name"] for v in variants(endpoint) if v.get("modelRef")}
 
 
 def recorded_configs(endpoint: dict) -> list[str]:
@@ -54,100 +39,98 @@ def recorded_configs(endpoint: dict) -> list[str]:
     return [name for name in names + (status.get("failedEndpointConfigNames") or []) if name]
 
 
+async def describe_model(client, name: str) -> dict | None:
+    return await describe_or_none(client, "describe_model", ModelName=name)
+
+
 class ModelController:
     kind = "Model"
     plural = "models"
+    tracker = None  # nothing lists models by modification time: a slow look notices one deleted outside
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec: ModelSpec = parse_spec(self.kind, ctx.spec)
-        jobs = {
-            name: await ctx.runtime.get_object("trainingjobs", ctx.namespace, name)
-            for name in referenced_training_jobs(spec)
-        }
-        resolved = planner.resolve_model_data(jobs)
-        if isinstance(resolved, Health):
-            waiting = resolved.state != "Stalled"
-            return Plan(
-                health=resolved,
-                events=[] if waiting else [Event("Warning", resolved.reason, resolved.message)],
-                requeue_after=ctx.runtime.config.poll_interval_seconds if waiting else None,
-            )
+        resolved = planner.resolve_model_data(
+            {name: ctx.referenced("TrainingJob", name) for name in referenced_training_jobs(spec)})
+        if isinstance(resolved, Plan):
+            return resolved
         request = build_create_model_request(spec, "", resolved, ctx.owner.tag_map())
         digest = model_fingerprint(request)
         client = ctx.client()
         revisions = list(ctx.status.get("revisions") or [])
+        events: list[Event] = []
         current = planner.current_revision(revisions, digest)
-        if current is not None and await describe_model(client, current["modelName"]) is None:
-            ctx.event(Event("Warning", "RevisionMissing", f"SageMaker model {current['modelName']} was deleted outside the operator; creating a new revision"))
+        if current is not None and current["modelName"] not in ctx.made and await describe_model(
+                client, current["modelName"]) is None:
+            events.append(Event("Warning", "RevisionMissing", f"SageMaker model {current['modelName']} was deleted "
+                                "outside the operator; creating a new revision"))
             revisions.remove(current)
             current = None
         if current is None:
-            current = await self.create_revision(ctx, client, spec, request, digest, revisions)
-            if current["fingerprint"] != digest:
-                return Plan(health=Health.reconciling("Adopted", "adopted model differs from the spec; creating a revision"),
-                            requeue_after=0)
-            revisions = list(ctx.status.get("revisions") or [])
-            current = planner.current_revision(revisions, digest)
-        endpoints = await list_endpoints(ctx)
-        old = [r for r in revisions if r is not current]
-        in_use = await self.models_in_use(client, endpoints) if old else set()
-        plan = planner.plan_revisions(revisions, current, in_use, ctx.region)
-        if plan.action == "delete_model":
-            try:
-                await call(client, "delete_model", **plan.request)
-            except Exception as error:
-                if not is_not_found(error):
-                    raise
-        if ctx.status.get("modelName") != current["modelName"]:
-            # Endpoints read the revision from our status: write it before waking them.
-            await ctx.write_status(plan.status)
-            self.wake_endpoints(ctx, endpoints)
-        if plan.requeue_after is None:
-            # Nothing lists models by modification time: a slow look notices one deleted outside.
-            plan.requeue_after = ctx.runtime.config.resync_interval_seconds
+            current = await self.pending_revision(ctx, client, digest)
+        if current is None:
+            plan = await self.plan_revision(ctx, client, spec, request, digest, revisions)
+        else:
+            revisions = [r for r in revisions if r["modelName"] != current["modelName"]] + [current]
+            plan = await self.plan_in_use(ctx, client, revisions, current)
+        plan.events = events + plan.events
         return plan
 
-    async def create_revision(
-        self, ctx: ObjectContext, client, spec: ModelSpec, request: dict, digest: str, revisions: list[dict]
-    ) -> dict:
-        base = base_name(ctx)
+    async def pending_revision(self, ctx: ObjectContext, client, digest: str) -> dict | None:
+        """The revision a create made (this pass, or one cut short by a crash), once SageMaker shows it."""
+        pending = (ctx.status.get("createPending") or {}).get("name")
+        if not pending:
+            return None
+        found = await describe_model(client, pending)
+        if found is None:
+            if pending in ctx.made:
+                raise Transient(f"model {pending} not visible yet after create")
+            return None
+        if pending not in ctx.made:
+            await adopt_or_refuse(ctx, client, found["ModelArn"], "model", pending, adopt=False)
+        return {"modelName": pending, "modelArn": found["ModelArn"], "fingerprint": digest,
+                "generation": ctx.generation, "createdAt": now_iso()}
+
+    async def plan_revision(self, ctx: ObjectContext, client, spec: ModelSpec, request: dict, digest: str,
+                            revisions: list[dict]) -> Plan:
+        """No revision for this spec: adopt the model of the spec's name, or create one."""
+        base = ctx.sagemaker_name
         if not revisions and spec.adoptExisting:
             existing = await describe_model(client, base)
             if existing is not None:
                 await adopt_or_refuse(ctx, client, existing["ModelArn"], "model", base, adopt=True)
-                return await self.record(ctx, revisions, planner.adopted_revision(existing, request, digest))
+                adopted = {**planner.adopted_revision(existing, request, digest), "generation": ctx.generation,
+                           "createdAt": now_iso()}
+                return Plan(health=Health.reconciling("Adopted", f"adopted the SageMaker model {base}"),
+                            status={"revisions": [adopted]}, requeue_after=0)
         require_allowed_roles(ctx, spec.executionRoleArn, where="spec.executionRoleArn")
         for package in planner.model_packages(request):
             await require_referable(ctx, client, MODEL_PACKAGE, package, "modelPackageName of a container")
-        name = (ctx.status.get("createPending") or {}).get("name") or planner.next_revision_name(base, revisions)
-        # Recorded before the call: after a crash the next pass finds the model by this name.
-        await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}})
-        try:
-            arn = (await call(client, "create_model", **{**request, "ModelName": name}))["ModelArn"]
-            ctx.event(Event("Normal", "Created", f"created SageMaker model {name}"))
-        except Exception as error:
-            if ALREADY_EXISTS not in error_message(error).lower():
-                # The name is derived from the recorded revisions, so a retry after an unseen
-                # success finds the model by name instead of making a second one.
-                await ctx.write_status({"createPending": None})
-                raise
-            arn = (await describe_model(client, name))["ModelArn"]
-            await adopt_or_refuse(ctx, client, arn, "model", name, adopt=False)
-        return await self.record(ctx, revisions, {"modelName": name, "modelArn": arn, "fingerprint": digest})
+        name = planner.next_revision_name(base, revisions)
+        return Plan(
+            health=Health.reconciling("Creating", f"creating SageMaker model {name}"),
+            status={"revisions": revisions} if revisions != (ctx.status.get("revisions") or []) else {},
+            action="create_model", request={**request, "ModelName": name}, creates=MODEL, again=True,
+            before=create_pending(name),
+            events=[Event("Normal", "Created", f"created SageMaker model {name}")],
+        )
 
-    async def record(self, ctx: ObjectContext, revisions: list[dict], revision: dict) -> dict:
-        revision = {**revision, "generation": ctx.generation, "createdAt": now_iso()}
-        await ctx.write_status({"revisions": revisions + [revision], "createPending": None})
-        return revision
+    async def plan_in_use(self, ctx: ObjectContext, client, revisions: list[dict], current: dict) -> Plan:
+        endpoints = ctx.runtime.namespace_objects("Endpoint", ctx.namespace)
+        old = [r for r in revisions if r is not current]
+        in_use = await self.models_in_use(client, endpoints) if old else set()
+        plan = planner.plan_revisions(revisions, current, in_use, ctx.region)
+        if ctx.status.get("modelName") != current["modelName"]:
+            # They read the revision from our status, which the core writes before waking them.
+            plan.wake = [("Endpoint", e["metadata"]["name"]) for e in endpoints if ctx.name in endpoint_references(e)]
+        if plan.requeue_after is None:
+            plan.look_again = "resync"
+        return plan
 
     async def models_in_use(self, client, endpoints: list[dict]) -> set[str]:
         """SageMaker models that the endpoint configs of this namespace's Endpoints use (or name)."""
-        in_use: set[str] = set()
+        in_use: set[str] = {v["modelName"] for endpoint in endpoints for v in variants(endpoint) if v.get("modelName")}
         for endpoint in endpoints:
-            spec = endpoint.get("spec") or {}
-            for variant in (spec.get("productionVariants") or []) + (spec.get("shadowProductionVariants") or []):
-                if variant.get("modelName"):
-                    in_use.add(variant["modelName"])
             for config_name in recorded_configs(endpoint):
                 try:
                     config = await call(client, "describe_endpoint_config", EndpointConfigName=config_name)
@@ -159,15 +142,7 @@ class ModelController:
                     in_use.add(variant.get("ModelName"))
         return in_use
 
-    def wake_endpoints(self, ctx: ObjectContext, endpoints: list[dict]) -> None:
-        """Endpoints that reference this Model move to its new revision."""
-        for endpoint in endpoints:
-            if ctx.name in endpoint_references(endpoint):
-                ctx.runtime.work_queue.add(("Endpoint", ctx.namespace, endpoint["metadata"]["name"]))
-
-    async def finalize(self, ctx: ObjectContext) -> str | None:
-        if ctx.spec.get("deletionPolicy") == "Retain":
-            return None
+    async def cleanup(self, ctx: ObjectContext) -> Cleanup:
         client = ctx.client()
         names = [revision["modelName"] for revision in ctx.status.get("revisions") or []]
         pending = (ctx.status.get("createPending") or {}).get("name")
@@ -176,10 +151,4 @@ class ModelController:
             found = await describe_model(client, pending)
             if found is not None and owned_by(await tags_of(client, found["ModelArn"]), ctx.owner):
                 names.append(pending)
-        for name in names:
-            try:
-                await call(client, "delete_model", ModelName=name)
-            except Exception as error:
-                if not is_not_found(error):
-                    raise
-        return None
+        return Cleanup([Call("delete_model", {"ModelName": name}) for name in names])

@@ -1,4 +1,4 @@
-"""Pipeline: the I/O around the pure planner in reconcile.pipeline.
+"""Pipeline: what the pure planner in reconcile.pipeline needs, and its create and cleanup plans.
 
 The definition comes from the spec, a ConfigMap key or an S3 object. Referenced ConfigMaps are
 followed, so editing the key updates the pipeline without touching the Pipeline object."""
@@ -6,29 +6,19 @@ followed, so editing the key updates the pipeline without touching the Pipeline 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import kubernetes
 
 from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request, inline_definition
 from ..api.registry import parse_spec
 from ..aws.clients import call
-from ..conditions import now_iso
-from ..controller import ObjectContext, Stall
-from ..names import derived_name
+from ..conditions import Health
 from ..reconcile import pipeline as planner
 from ..reconcile import tenancy
-from ..reconcile.common import Event, Plan
-from ..runtime import ObjectKey, Runtime
-from .common import adopt_or_refuse, describe_or_none, is_owned, require_allowed_roles, stall
-
-log = logging.getLogger(__name__)
-# Referenced ConfigMaps are read again every this many poll intervals.
-CONFIGMAP_REFRESH_POLLS = 6
-
-
-def sagemaker_name(ctx: ObjectContext) -> str:
-    return ctx.spec.get("pipelineName") or ctx.status.get("pipelineName") or derived_name(ctx.namespace, ctx.name, ctx.uid)
+from ..runtime.context import ObjectContext
+from ..runtime.outcomes import Call, Cleanup, Event, Plan, Stall, Transient, create_pending, stalled
+from ..runtime.protocols import PIPELINE, adopt_or_refuse, describe_or_none, is_owned, require_allowed_roles, stall
+from ..runtime.tracker import ConfigMapRead, ConfigMapTracker
 
 
 def client_request_token(ctx: ObjectContext, operation: str = "") -> str:
@@ -51,21 +41,26 @@ class PipelineController:
     kind = "Pipeline"
     plural = "pipelines"
 
-    def __init__(self, configmaps: "ConfigMapTracker"):
-        self.configmaps = configmaps
+    def __init__(self, configmaps: ConfigMapTracker):
+        self.tracker = configmaps
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec_model: PipelineSpec = parse_spec(self.kind, ctx.spec)
-        name = sagemaker_name(ctx)
-        configmap_text = await self.configmap_definition(ctx, spec_model)
-        try:
-            desired = await self.desired_definition(ctx, spec_model, configmap_text)
-        except planner.InvalidDefinition as error:
-            raise Stall("InvalidDefinition", str(error)) from None
+        spec: PipelineSpec = parse_spec(self.kind, ctx.spec)
+        read, configmap_text = await self.configmap_definition(ctx, spec)
+        if isinstance(configmap_text, Plan):
+            configmap_text.follow = read
+            return configmap_text
+        plan = await self.plan_pipeline(ctx, spec, configmap_text)
+        plan.follow = read
+        return plan
+
+    async def plan_pipeline(self, ctx: ObjectContext, spec: PipelineSpec, configmap_text: str | None) -> Plan:
+        name = ctx.sagemaker_name
+        desired = await self.desired_definition(ctx, spec, configmap_text)
         # Create and UpdatePipeline both pass the pipeline's role and its steps' roles.
-        require_allowed_roles(ctx, spec_model.roleArn, where="spec.roleArn")
+        require_allowed_roles(ctx, spec.roleArn, where="spec.roleArn")
         refusal = tenancy.pipeline_definition_refusal(
-            ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace), desired, definition_source(spec_model)
+            ctx.namespace, ctx.runtime.config.policy_for(ctx.namespace), desired, definition_source(spec)
         )
         if refusal is not None:
             raise stall(refusal)
@@ -75,44 +70,51 @@ class PipelineController:
             if ctx.status.get("pipelineArn"):
                 raise Stall("NotFound", f"SageMaker pipeline {name} was deleted outside the operator; "
                             "re-create this Pipeline object to create it again")
-            description = await self.create(ctx, client, spec_model, name, configmap_text)
-        elif not ctx.status.get("pipelineArn"):
+            if name in ctx.made:
+                raise Transient(f"pipeline {name} not visible yet after create")
+            # The token makes a repeated create (after a crash) return the pipeline made the first time.
+            return Plan(
+                health=Health.reconciling("Creating", f"creating SageMaker pipeline {name}"),
+                action="create_pipeline", creates=PIPELINE, again=True,
+                request=build_create_pipeline_request(spec, name, client_request_token(ctx), ctx.owner.tag_map(),
+                                                      configmap_text),
+                before=create_pending(name, pipelineName=name),
+                events=[Event("Normal", "Created", f"created SageMaker pipeline {name}")],
+            )
+        if not ctx.status.get("pipelineArn") and name not in ctx.made:
             # Ours after a crash mid-create, one to adopt, or someone else's.
-            await adopt_or_refuse(ctx, client, description["PipelineArn"], "pipeline", name, bool(spec_model.adoptExisting))
-
+            await adopt_or_refuse(ctx, client, description["PipelineArn"], "pipeline", name, bool(spec.adoptExisting))
         latest = (await call(
             client, "list_pipeline_executions", PipelineName=name, SortBy="CreationTime", SortOrder="Descending",
             MaxResults=1,
         )).get("PipelineExecutionSummaries") or [None]
         plan = planner.plan_observed(
-            description, build_update_pipeline_request(spec_model, name, configmap_text), desired, latest[0], ctx.region
+            description, build_update_pipeline_request(spec, name, configmap_text), desired, latest[0], ctx.region
         )
-        if plan.action == "update":
-            await call(client, "update_pipeline", **plan.request)
-        elif plan.requeue_after is None:
+        if plan.requeue_after is None:
             # Executions started outside this operator, and changes made in the console, show
             # up within the resync interval; our own PipelineExecutions wake the object at once.
-            plan.requeue_after = ctx.runtime.config.resync_interval_seconds
+            plan.look_again = "resync"
         return plan
 
-    async def configmap_definition(self, ctx: ObjectContext, spec: PipelineSpec) -> str | None:
-        """The definition text from spec.pipelineDefinitionFrom.configMapKeyRef (None without one)."""
-        self.configmaps.forget(ctx.key)
+    async def configmap_definition(self, ctx: ObjectContext, spec: PipelineSpec) -> tuple[ConfigMapRead, str | Plan | None]:
+        """The definition text from spec.pipelineDefinitionFrom.configMapKeyRef (None without one),
+        or a plan to stall on a missing ConfigMap or key; and what the ConfigMap tracker follows."""
         if spec.pipelineDefinitionFrom is None:
-            return None
+            return ConfigMapRead(None), None
         ref = spec.pipelineDefinitionFrom.configMapKeyRef
-        self.configmaps.follow(ctx.key, ctx.namespace, ref.name)
         try:
             configmap = await asyncio.to_thread(ctx.runtime.core.read_namespaced_config_map, ref.name, ctx.namespace)
         except kubernetes.client.ApiException as error:
             if error.status == 404:
-                raise Stall("ConfigMapNotFound", f"ConfigMap {ref.name} does not exist") from None
+                return ConfigMapRead(ref.name), stalled(Health.stalled(
+                    "ConfigMapNotFound", f"ConfigMap {ref.name} does not exist"))
             raise
-        self.configmaps.seen(ctx.namespace, ref.name, configmap.metadata.resource_version)
+        read = ConfigMapRead(ref.name, configmap.metadata.resource_version)
         text = (configmap.data or {}).get(ref.key)
         if text is None:
-            raise Stall("ConfigMapKeyNotFound", f"ConfigMap {ref.name} has no key {ref.key}")
-        return text
+            return read, stalled(Health.stalled("ConfigMapKeyNotFound", f"ConfigMap {ref.name} has no key {ref.key}"))
+        return read, text
 
     async def desired_definition(self, ctx: ObjectContext, spec: PipelineSpec, configmap_text: str | None) -> dict:
         source = definition_source(spec)
@@ -128,75 +130,14 @@ class PipelineController:
         body = await asyncio.to_thread(response["Body"].read)
         return planner.definition_document(body.decode(), source)
 
-    async def create(self, ctx: ObjectContext, client, spec: PipelineSpec, name: str, configmap_text: str | None) -> dict:
-        request = build_create_pipeline_request(
-            spec, name, client_request_token(ctx), ctx.owner.tag_map(), configmap_text
-        )
-        await ctx.write_status({"createPending": {"name": name, "startedAt": now_iso()}, "pipelineName": name})
-        # The token makes a repeated create (after a crash) return the pipeline made the first time.
-        await call(client, "create_pipeline", **request)
-        ctx.event(Event("Normal", "Created", f"created SageMaker pipeline {name}"))
-        description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
-        if description is None:
-            raise RuntimeError(f"pipeline {name} not visible yet after create")
-        return description
-
-    async def finalize(self, ctx: ObjectContext) -> str | None:
-        self.configmaps.forget(ctx.key)
+    async def cleanup(self, ctx: ObjectContext) -> Cleanup:
         name = ctx.status.get("pipelineName")
-        if ctx.spec.get("deletionPolicy") == "Retain" or not name:
-            return None
-        if not ctx.status.get("pipelineArn") and not ctx.status.get("createPending"):
-            return None
+        if not name or (not ctx.status.get("pipelineArn") and not ctx.status.get("createPending")):
+            return Cleanup()
         client = ctx.client()
         description = await describe_or_none(client, "describe_pipeline", PipelineName=name)
         if description is None or not await is_owned(ctx, client, description["PipelineArn"]):
-            return None
-        await call(client, "delete_pipeline", PipelineName=name, ClientRequestToken=client_request_token(ctx, "delete-"))
-        ctx.event(Event("Normal", "Deleted", f"deleted SageMaker pipeline {name}"))
-        return None
-
-
-class ConfigMapTracker:
-    """Notices edits of the ConfigMaps that hold pipeline definitions.
-
-    The operator may only get ConfigMaps by name: list and watch would hand it every ConfigMap in the
-    cluster. So each referenced ConfigMap is read every CONFIGMAP_REFRESH_POLLS poll intervals (one
-    GET, however many Pipelines share it), and its Pipelines are woken when its resourceVersion moved."""
-
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self.readers: dict[tuple[str, str], set[ObjectKey]] = {}
-        self.versions: dict[tuple[str, str], str] = {}
-
-    def follow(self, key: ObjectKey, namespace: str, configmap: str) -> None:
-        self.readers.setdefault((namespace, configmap), set()).add(key)
-
-    def seen(self, namespace: str, configmap: str, resource_version: str) -> None:
-        self.versions[(namespace, configmap)] = resource_version
-
-    def forget(self, key: ObjectKey) -> None:
-        for configmap, readers in list(self.readers.items()):
-            readers.discard(key)
-            if not readers:
-                del self.readers[configmap]
-                self.versions.pop(configmap, None)
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.runtime.config.poll_interval_seconds * CONFIGMAP_REFRESH_POLLS)
-            for (namespace, name), readers in list(self.readers.items()):
-                try:
-                    configmap = await asyncio.to_thread(self.runtime.core.read_namespaced_config_map, name, namespace)
-                    version = configmap.metadata.resource_version
-                except kubernetes.client.ApiException as error:
-                    if error.status != 404:
-                        log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error.reason)
-                        continue
-                    version = None  # deleted: the Pipelines report it
-                except Exception as error:  # e.g. the API server restarting: this loop must outlive it
-                    log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error)
-                    continue
-                if version != self.versions.get((namespace, name)):
-                    for key in list(readers):
-                        self.runtime.work_queue.add(key)
+            return Cleanup()
+        return Cleanup([Call("delete_pipeline", {"PipelineName": name,
+                                                 "ClientRequestToken": client_request_token(ctx, "delete-")})],
+                       events=[Event("Normal", "Deleted", f"deleted SageMaker pipeline {name}")])

@@ -1,4 +1,4 @@
-"""TrainingJob: the I/O around the pure planner in reconcile.trainingjob."""
+"""TrainingJob: its create request and log streams around the pure planner in reconcile.trainingjob."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ from ..api.registry import parse_spec
 from ..api.training_job import build_create_training_job_request, build_update_training_job_request
 from ..aws.clients import call
 from ..aws.errors import is_not_found
-from ..controller import ObjectContext
 from ..reconcile import trainingjob as planner
-from ..reconcile.common import Plan
-from ..tracker import ListShape
-from .common import MODEL_PACKAGE, MODEL_PACKAGE_GROUP, JobApi, JobController, require_allowed_roles, require_referable
+from ..runtime.outcomes import Plan
+from ..runtime.context import ObjectContext
+from ..runtime.protocols import MODEL_PACKAGE, MODEL_PACKAGE_GROUP, require_allowed_roles, require_referable
+from .common import JobApi, JobController
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-LIST_SHAPE = ListShape("list_training_jobs", "TrainingJobSummaries", "TrainingJobName")
 API = JobApi(
-    "training job", "TrainingJobName", "TrainingJobArn", "TrainingJobStatus",
-    "describe_training_job", "create_training_job", "stop_training_job",
+    "training job", "describe_training_job", "TrainingJobName", "TrainingJobArn", "TrainingJobStatus",
+    "create_training_job", "stop_training_job", "list_training_jobs", "TrainingJobSummaries",
 )
 # Log streams appear once instances are up; before that there is nothing to look for.
 STATES_WITH_LOGS = ("Training", "Uploading", "Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "Interrupted")
@@ -27,36 +26,26 @@ class TrainingJobController(JobController):
     plural = "trainingjobs"
     api = API
 
-    async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec_model = parse_spec(self.kind, ctx.spec)
-        name = API.sagemaker_name(ctx)
-        client = ctx.client()
-        description = await API.observe(ctx, client, name)
-        if description is None:
-            description = await self.create(ctx, client, spec_model, name)
-
-        plan = planner.plan_observed(
-            ctx.spec, ctx.status, description, build_update_training_job_request(spec_model, name),
-            ctx.region, await self.log_streams(ctx, description),
-        )
-        if plan.action == "update":
-            await call(client, "update_training_job", **plan.request)
-        API.follow(ctx, self.tracker, description, plan.track)
-        return plan
-
-    async def create(self, ctx: ObjectContext, client, spec_model, name: str) -> dict:
+    async def create_request(self, ctx: ObjectContext, client, name: str) -> dict:
+        spec = parse_spec(self.kind, ctx.spec)
         require_allowed_roles(ctx, ctx.spec.get("roleArn", ""), where="spec.roleArn")
         # The job registers its model into a package group, from a source package: both by ARN.
-        packages = spec_model.modelPackageConfig
+        packages = spec.modelPackageConfig
         if packages is not None:
             await require_referable(ctx, client, MODEL_PACKAGE_GROUP, packages.modelPackageGroupArn,
                                     "spec.modelPackageConfig.modelPackageGroupArn")
             if packages.sourceModelPackageArn:
                 await require_referable(ctx, client, MODEL_PACKAGE, packages.sourceModelPackageArn,
                                         "spec.modelPackageConfig.sourceModelPackageArn")
-        request = build_create_training_job_request(spec_model, name, ctx.owner.tag_map())
-        return await API.create_once(ctx, client, name, request,
-                                     recorded={"appliedUpdates": planner.applied_updatable(ctx.spec)})
+        return build_create_training_job_request(spec, name, ctx.owner.tag_map())
+
+    def recorded(self, ctx: ObjectContext) -> dict:
+        return {"appliedUpdates": planner.applied_updatable(ctx.spec)}
+
+    async def plan_observed(self, ctx: ObjectContext, client, description: dict) -> Plan:
+        update = build_update_training_job_request(parse_spec(self.kind, ctx.spec), description["TrainingJobName"])
+        return planner.plan_observed(ctx.spec, ctx.status, description, update, ctx.region,
+                                     await self.log_streams(ctx, description))
 
     async def log_streams(self, ctx: ObjectContext, description: dict) -> list[str] | None:
         known = ctx.status.get("logStreams")

@@ -1,48 +1,9 @@
-"""What every planner returns, and small conversions shared by them."""
+"""Small judgements and conversions the planners share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from ..conditions import READY, Health, condition
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal or Warning
-    reason: str
-    message: str
-
-
-@dataclass
-class Plan:
-    """One step of reconciliation: at most one mutating SageMaker call, the status to show, and
-    when to look again (None: only when something changes)."""
-
-    health: Health
-    status: dict[str, Any] = field(default_factory=dict)
-    action: str | None = None
-    request: dict[str, Any] | None = None
-    events: list[Event] = field(default_factory=list)
-    track: bool = False
-    requeue_after: float | None = None
-
-
-def update_plan(operation: str, changed: list[str], status: dict[str, Any], request: dict[str, Any],
-                events: list[Event] | None = None, track: bool = False) -> Plan:
-    """One in-place update call for the members that differ; the object is looked at again right
-    away, so status reports the updated object."""
-    names = ", ".join(changed)
-    return Plan(
-        health=Health.reconciling("Updating", f"updating {names} with {operation}"),
-        status=status,
-        action="update",
-        request=request,
-        events=[*(events or []), Event("Normal", "Updating", f"{operation}: {names}")],
-        track=track,
-        requeue_after=0,
-    )
+from ..runtime.outcomes import Event
 
 
 def console_url(region: str, fragment: str) -> str:

@@ -39,8 +39,9 @@ from ..api.endpoint import (
     SERVICE_NAMESPACE,
 )
 from ..api.registry import dump_status
-from ..conditions import Health, now_iso
-from .common import Event, Plan, console_url
+from ..conditions import Health
+from ..runtime.outcomes import Event, Plan, SageMakerObject, create_pending
+from .common import console_url
 from .model import covers
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -54,13 +55,9 @@ IN_PLACE_MEMBERS = ("InitialVariantWeight", "InitialInstanceCount")
 IN_PLACE_SERVERLESS = ("MaxConcurrency", "ProvisionedConcurrency")
 
 
-@dataclass
-class Step(Plan):
-    """A plan with its call's service, and the status to record before the call (a create's
-    marker: after a crash, the next pass looks for what the call may have made)."""
-
-    service: str = "sagemaker"
-    before: dict[str, Any] = field(default_factory=dict)
+ENDPOINT = SageMakerObject("endpoint", "describe_endpoint", "EndpointName", "EndpointArn")
+ENDPOINT_CONFIG = SageMakerObject("endpoint config", "describe_endpoint_config", "EndpointConfigName",
+                                  "EndpointConfigArn")
 
 
 @dataclass
@@ -195,7 +192,7 @@ def autoscaled_variants(spec: EndpointSpec) -> dict[str, EndpointVariant]:
     return {variant.variantName: variant for variant in all_variants(spec) if variant.autoScaling}
 
 
-def deregistration_steps(endpoint_name: str, variant: str, observed: Observed, status: dict) -> Step:
+def deregistration_steps(endpoint_name: str, variant: str, observed: Observed, status: dict) -> Plan:
     """Removing a variant's scaling: our policy first (Application Auto Scaling does not always
     take it with the target), then the target."""
     target = {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": scalable_resource_id(endpoint_name, variant),
@@ -213,9 +210,9 @@ def deregistration_steps(endpoint_name: str, variant: str, observed: Observed, s
     )
 
 
-def scaling_step(reason: str, message: str, action: str, request: dict, **kwargs: Any) -> Step:
+def scaling_step(reason: str, message: str, action: str, request: dict, **kwargs: Any) -> Plan:
     """One Application Auto Scaling call; the pass after it goes on at once."""
-    return Step(health=Health.reconciling(reason, message), service=AUTOSCALING, action=action, request=request,
+    return Plan(health=Health.reconciling(reason, message), service=AUTOSCALING, action=action, request=request,
                 requeue_after=0, **kwargs)
 
 
@@ -234,7 +231,7 @@ def variants_blocking_update(desired_request: dict, config_in_use: dict | None, 
     return blocking
 
 
-def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Step | None:
+def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Plan | None:
     """Registers, updates or deregisters one variant's scaling, or None when all are as the spec says."""
     name = desired.endpoint_name
     wanted = autoscaled_variants(desired.spec)
@@ -296,19 +293,33 @@ def in_place_differences(spec: EndpointSpec, endpoint: dict) -> list[str]:
 # The planner --------------------------------------------------------------------------------------
 
 
-def plan_endpoint(desired: Desired, observed: Observed, status: dict, generation: int, region: str) -> Step:
-    """The next step toward the spec, with the status to report."""
+def plan_endpoint(desired: Desired, observed: Observed, status: dict, generation: int, region: str,
+                  config: dict[str, Any] | None = None) -> Plan:
+    """The next step toward the spec, with the status to report, and what the tracker follows.
+    `config`: desired_config's answer, when the caller has it already."""
+    plan = next_step(desired, observed, status, generation, region, config or desired_config(desired, observed.endpoint))
+    plan.follow = observed.endpoint or {"EndpointName": desired.endpoint_name}
+    if plan.action == "delete_endpoint_config":
+        plan.wake = [("Model", ref) for ref in sorted(desired.model_names)]  # old revisions may now be unused
+    elif plan.action in ("create_endpoint_config", "create_endpoint"):
+        plan.creates = ENDPOINT_CONFIG if plan.action == "create_endpoint_config" else ENDPOINT
+    if plan.action == "create_endpoint":
+        plan.record = {"endpointArn": "EndpointArn"}
+    return plan
+
+
+def next_step(desired: Desired, observed: Observed, status: dict, generation: int, region: str,
+              config: dict[str, Any]) -> Plan:
     endpoint = observed.endpoint
-    config = desired_config(desired, endpoint)
     config_name = config["EndpointConfigName"]
     name = desired.endpoint_name
     current = {**status, **observed_status(endpoint, region), "endpointName": name}
     if endpoint is not None:
         current["createPending"] = None
 
-    def step(health: Health, updates: dict | None = None, **kwargs: Any) -> Step:
+    def step(health: Health, updates: dict | None = None, **kwargs: Any) -> Plan:
         status_after = {**current, **kwargs.get("before", {}), **(updates or {})}
-        return Step(health=health, status=status_after, track=endpoint is not None, **kwargs)
+        return Plan(health=health, status=status_after, track=endpoint is not None, **kwargs)
 
     pending = status.get("pendingEndpointConfigName")
     failed = list(status.get("failedEndpointConfigNames") or [])
@@ -322,7 +333,8 @@ def plan_endpoint(desired: Desired, observed: Observed, status: dict, generation
         message = f"endpoint {state}"
         if pending and pending != endpoint.get("EndpointConfigName"):
             message += f", moving to endpoint config {pending}"
-        return step(Health.reconciling(state, message))
+        # A deleted endpoint leaves ListEndpoints, so the tracker will not say when it is gone.
+        return step(Health.reconciling(state, message), look_again="poll" if state == "Deleting" else None)
     if state == "Failed":
         if status.get("failedGeneration") not in (None, generation):
             # The spec changed since the failure was reported: SageMaker cannot update a Failed
@@ -445,7 +457,7 @@ def deployment_note(spec: EndpointSpec) -> str:
     return " (rolling)" if deployment.rollingUpdatePolicy else ""
 
 
-def plan_create(desired: Desired, config: dict, observed: Observed, status: dict, step) -> Step:
+def plan_create(desired: Desired, config: dict, observed: Observed, status: dict, step) -> Plan:
     """No endpoint: clear out configs of an earlier life, create the config, then the endpoint."""
     config_name = config["EndpointConfigName"]
     pending = status.get("pendingEndpointConfigName")
@@ -474,7 +486,7 @@ def plan_create(desired: Desired, config: dict, observed: Observed, status: dict
         Health.reconciling("Creating", f"creating endpoint {name}"),
         action="create_endpoint",
         request=build_create_endpoint_request(desired.spec, name, config_name, desired.tags),
-        before={"createPending": {"name": name, "startedAt": now_iso()}, "endpointName": name},
+        before=create_pending(name, endpointName=name),
         events=[Event("Normal", "Creating", f"creating SageMaker endpoint {name} with endpoint config {config_name}")],
         requeue_after=0,
     )

@@ -7,31 +7,32 @@ from typing import Any
 
 from ..conditions import Health
 from ..names import revision_name
-from .common import Event, Plan, console_url
+from ..runtime.outcomes import Event, Plan, stalled, wait
+from .common import console_url
 
 # A failed or stopped TrainingJob never produces artifacts: only a spec change can help.
 FINAL_JOB_FAILURES = ("Failed", "Stopped")
 
 
-def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Health:
-    """The model artifacts of each referenced TrainingJob (name -> object, None when absent), or the
-    health to report while one is missing, running or failed."""
+def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Plan:
+    """The model artifacts of each referenced TrainingJob (name -> object, None when absent), or a
+    plan to wait while one is missing or running, or to stall on a failed one."""
     urls: dict[str, str] = {}
     for name, job in sorted(jobs.items()):
         if job is None:
-            return Health.reconciling("WaitingForTrainingJob", f"waiting for TrainingJob {name} to be created")
+            return wait("WaitingForTrainingJob", f"waiting for TrainingJob {name} to be created")
         status = job.get("status") or {}
         state = status.get("trainingJobStatus")
         if state in FINAL_JOB_FAILURES:
             reason = status.get("failureReason") or state
-            return Health.stalled(
+            return stalled(Health.stalled(
                 "TrainingJobFailed",
                 f"TrainingJob {name} ended {state} ({reason}); point modelDataFrom at a job that completes",
-            )
+            ))
         artifacts = (status.get("modelArtifacts") or {}).get("s3ModelArtifacts")
         if state != "Completed" or not artifacts:
             secondary = status.get("secondaryStatus") or "not started"
-            return Health.reconciling(
+            return wait(
                 "WaitingForTrainingJob", f"waiting for TrainingJob {name} to complete (now {state or 'Pending'}: {secondary})"
             )
         urls[name] = artifacts

@@ -11,7 +11,8 @@ from ..api.pipeline import PipelineStatus
 from ..api.registry import dump_status
 from ..api.shapes import PipelineDefinition, PipelineExecutionSummary
 from ..conditions import Health
-from .common import Plan, console_url, update_plan
+from ..runtime.outcomes import Plan, Stall, update_plan
+from .common import console_url
 
 # UpdatePipeline members compared with DescribePipeline's as they are, except these: the definition
 # is compared as a document, an S3 location is not described back, and version aliases are
@@ -23,8 +24,11 @@ NOT_COMPARED = ("PipelineName", "PipelineDefinition", "PipelineDefinitionS3Locat
 MAX_DEFINITION_LENGTH = next(c.max_length for c in PipelineDefinition.__metadata__ if hasattr(c, "max_length"))
 
 
-class InvalidDefinition(ValueError):
+class InvalidDefinition(Stall):
     """A pipeline definition that is not a JSON object, or one SageMaker cannot take."""
+
+    def __init__(self, message: str):
+        super().__init__("InvalidDefinition", message)
 
 
 def require_sendable(text: str, source: str) -> None:
@@ -87,7 +91,7 @@ def plan_observed(
     status = status_from(description, latest_execution, region)
     changed = out_of_sync(update_request, desired_definition, description)
     if changed:
-        return update_plan("UpdatePipeline", changed, status, update_request)
+        return update_plan("update_pipeline", changed, status, update_request)
     state = description.get("PipelineStatus")
     if state != "Active":
         return Plan(health=Health.reconciling(state or "Unknown", f"pipeline is {state}"), status=status)

@@ -9,26 +9,26 @@ from ..api.base import from_wire
 from ..api.pipeline_execution import PipelineExecutionStatus, PipelineExecutionStepStatus
 from ..api.registry import dump_status
 from ..conditions import Health
-from .common import Event, Plan, console_url, is_ready, state_change_events, update_plan
+from ..runtime.outcomes import Event, Plan, update_plan, wait
+from .common import console_url, is_ready, state_change_events
 
 NOUN = "pipeline execution"
 TERMINAL_STATES = ("Succeeded", "Failed", "Stopped")
 TERMINAL_STEP_STATES = ("Succeeded", "Failed", "Stopped")
 
 
-def resolve_pipeline(spec: dict, pipeline: dict | None) -> tuple[str | None, Health | None]:
+def resolve_pipeline(spec: dict, pipeline: dict | None) -> str | Plan:
     """The SageMaker pipeline to run: spec.pipelineName, or that of the Pipeline object
-    spec.pipelineRef names once it is Ready (in sync with its spec). Without one, the Health to
-    report while waiting."""
+    spec.pipelineRef names once it is Ready (in sync with its spec); else a plan to wait for it."""
     if spec.get("pipelineName"):
-        return spec["pipelineName"], None
+        return spec["pipelineName"]
     ref = spec["pipelineRef"]["name"]
     if pipeline is None:
-        return None, Health.reconciling("WaitingForPipeline", f"waiting for Pipeline {ref}, which does not exist yet")
+        return wait("WaitingForPipeline", f"waiting for Pipeline {ref}, which does not exist yet")
     name = (pipeline.get("status") or {}).get("pipelineName")
     if not name or not is_ready(pipeline):
-        return None, Health.reconciling("WaitingForPipeline", f"waiting for Pipeline {ref} to be Ready")
-    return name, None
+        return wait("WaitingForPipeline", f"waiting for Pipeline {ref} to be Ready")
+    return name
 
 
 def ordered_steps(steps: list[dict]) -> list[dict]:
@@ -100,7 +100,7 @@ def plan_observed(
                                  description.get("FailureReason")) + step_events(status, steps)
     changed = pending_updates(update_request, description)
     if changed:
-        return update_plan("UpdatePipelineExecution", changed, new_status, update_request, events,
+        return update_plan("update_pipeline_execution", changed, new_status, update_request, events,
                            track=state not in TERMINAL_STATES)
     return Plan(health=health_of(description, steps), status=new_status, events=events,
                 track=state not in TERMINAL_STATES)

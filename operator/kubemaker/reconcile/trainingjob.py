@@ -14,7 +14,8 @@ from ..api.training_job import (
     spot_savings_percent,
 )
 from ..conditions import Health
-from .common import Event, Plan, console_url
+from ..runtime.outcomes import Event, Plan
+from .common import console_url
 
 TERMINAL_STATES = ("Completed", "Failed", "Stopped")
 FINAL_RULE_STATES = ("NoIssuesFound", "IssuesFound", "Error", "Stopped")
@@ -119,7 +120,7 @@ def plan_observed(
         return Plan(
             health=Health.reconciling("Updating", "applying " + ", ".join(changed) + " with UpdateTrainingJob"),
             status={**new_status, "appliedUpdates": desired},
-            action="update",
+            action="update_training_job",
             request=update_request,
             events=events + [Event("Normal", "Updating", "UpdateTrainingJob: " + ", ".join(changed))],
             track=True,

@@ -7,24 +7,24 @@ from typing import Any
 from ..api.base import from_wire
 from ..api.registry import dump_status
 from ..api.transform_job import TransformJobStatus
-from ..conditions import Health
-from .common import JOB_TERMINAL_STATES, Plan, console_url, is_ready, job_health, state_change_events
+from ..runtime.outcomes import Plan, wait
+from .common import JOB_TERMINAL_STATES, console_url, is_ready, job_health, state_change_events
 
 NOUN = "transform job"
 
 
-def resolve_model(spec: dict, model: dict | None) -> tuple[str | None, Health | None]:
+def resolve_model(spec: dict, model: dict | None) -> str | Plan:
     """The SageMaker model the job runs: spec.modelName, or the current revision of the Model object
-    spec.modelRef names once it is Ready. Without a name, the Health to report while waiting."""
+    spec.modelRef names once it is Ready; else a plan to wait for it."""
     if spec.get("modelName"):
-        return spec["modelName"], None
+        return spec["modelName"]
     ref = spec["modelRef"]["name"]
     if model is None:
-        return None, Health.reconciling("WaitingForModel", f"waiting for Model {ref}, which does not exist yet")
+        return wait("WaitingForModel", f"waiting for Model {ref}, which does not exist yet")
     model_name = (model.get("status") or {}).get("modelName")
     if not model_name or not is_ready(model):
-        return None, Health.reconciling("WaitingForModel", f"waiting for Model {ref} to be Ready")
-    return model_name, None
+        return wait("WaitingForModel", f"waiting for Model {ref} to be Ready")
+    return model_name
 
 
 def status_from_description(description: dict, region: str) -> dict[str, Any]:

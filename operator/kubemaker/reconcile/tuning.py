@@ -9,15 +9,12 @@ from ..api.base import from_wire
 from ..api.registry import dump_status
 from ..api.tuning_job import HyperParameterTuningJobSpec, HyperParameterTuningJobStatus
 from ..conditions import Health
-from .common import JOB_TERMINAL_STATES, Event, Plan, console_url, job_health, state_change_events
+from ..runtime.outcomes import Event, Plan, stalled, wait
+from .common import JOB_TERMINAL_STATES, console_url, job_health, state_change_events
 
 NOUN = "tuning job"
 # Parent states SageMaker accepts for a warm start.
 WARM_START_PARENT_STATES = ("Completed", "Stopped")
-
-
-class ParentFailed(Exception):
-    """A warm start parent ended in a way that cannot be used."""
 
 
 def named_parents(spec: HyperParameterTuningJobSpec) -> list[str]:
@@ -28,26 +25,25 @@ def named_parents(spec: HyperParameterTuningJobSpec) -> list[str]:
             if not parent.ref and parent.hyperParameterTuningJobName]
 
 
-def resolve_parents(parents: dict[str, dict | None]) -> tuple[dict[str, str], Health | None]:
+def resolve_parents(parents: dict[str, dict | None]) -> dict[str, str] | Plan:
     """SageMaker names of the parent HyperParameterTuningJob objects (by object name) once every
-    one has finished; else the Health to report while waiting."""
+    one has finished; else a plan to wait for them, or to stall on a failed one."""
     names: dict[str, str] = {}
     waiting: list[str] = []
     for ref, parent in sorted(parents.items()):
         status = (parent or {}).get("status") or {}
         state = status.get("hyperParameterTuningJobStatus")
         if parent is not None and state == "Failed":
-            raise ParentFailed(f"warm start parent HyperParameterTuningJob {ref} failed; a failed tuning job "
-                               "cannot be a warm start parent")
+            return stalled(Health.stalled("ParentFailed", f"warm start parent HyperParameterTuningJob {ref} failed; "
+                                          "a failed tuning job cannot be a warm start parent"))
         if parent is None or state not in WARM_START_PARENT_STATES or not status.get("hyperParameterTuningJobName"):
             waiting.append(ref)
         else:
             names[ref] = status["hyperParameterTuningJobName"]
     if waiting:
-        return names, Health.reconciling(
-            "WaitingForParents", "waiting for warm start parent HyperParameterTuningJob " + ", ".join(waiting) + " to finish"
-        )
-    return names, None
+        return wait("WaitingForParents",
+                    "waiting for warm start parent HyperParameterTuningJob " + ", ".join(waiting) + " to finish")
+    return names
 
 
 def status_from_description(description: dict, region: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import kubernetes
 
-from .metrics import EVENTS_DROPPED
+from ..metrics import EVENTS_DROPPED
 
 logger = logging.getLogger(__name__)
 

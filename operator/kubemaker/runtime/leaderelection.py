@@ -35,8 +35,8 @@ from typing import Any
 
 import kubernetes
 
-from .config import LeaderElectionConfig
-from .metrics import LEADER, LEADER_TRANSITIONS
+from ..config import LeaderElectionConfig
+from ..metrics import LEADER, LEADER_TRANSITIONS
 
 log = logging.getLogger(__name__)
 
