@@ -89,7 +89,8 @@ class OperatorConfig(BaseModel):
         default=None, alias="endpointUrl", description="AWS endpoint override (the emulator in tests)."
     )
     namespaces: list[str] = Field(
-        default_factory=list, description="Namespaces to watch; empty means all (cluster-wide)."
+        default_factory=list, description="Namespaces to watch; empty means all (cluster-wide). Glob patterns "
+        "(team-*) also need the right to list and watch namespaces."
     )
     poll_interval_seconds: float = Field(default=5.0, gt=0, alias="pollIntervalSeconds")
     resync_interval_seconds: float = Field(

@@ -70,6 +70,10 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.posting.enabled = False  # the operator posts its own Events (events.py), not log lines
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        if runtime.config.namespaces and not any(set("*?[!") & set(name) for name in runtime.config.namespaces):
+            # Named namespaces need no namespace listing (which the chart does not grant): without this
+            # kopf retries the listing for about a minute before it starts watching.
+            settings.scanning.disabled = True
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="io")
         )
@@ -111,7 +115,8 @@ def build_elector(runtime: Runtime) -> LeaderElector | None:
     return LeaderElector(api_client, election, namespace, default_identity())
 
 
-def start_reconciling(runtime: Runtime, reconciler: Reconciler, controllers: list[KindController]) -> list[asyncio.Task]:
+def start_reconciling(runtime: Runtime, reconciler: Reconciler,
+                      controllers: list[KindController]) -> list[asyncio.Task]:
     """The workers and the trackers. Every object the watch has shown so far gets a pass: a
     standby's cache is warm, and the first passes also register running jobs with the trackers."""
     for key in list(reconciler.objects):

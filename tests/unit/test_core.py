@@ -204,3 +204,21 @@ def test_call_retries_transient_faults_but_not_refusals(monkeypatch):
     with pytest.raises(ClientError):
         asyncio.run(clients.call(always, "describe_thing"))
     assert always.calls == clients.CALL_ATTEMPTS
+
+
+@pytest.mark.parametrize("region, console, invocation_host", [
+    ("us-east-1", "https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/j",
+     "runtime.sagemaker.us-east-1.amazonaws.com"),
+    ("cn-north-1", "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/jobs/j",
+     "runtime.sagemaker.cn-north-1.amazonaws.com.cn"),
+    ("us-gov-west-1", "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/jobs/j",
+     "runtime.sagemaker.us-gov-west-1.amazonaws.com"),
+])
+def test_console_and_invocation_urls_follow_the_partition_of_the_region(region, console, invocation_host):
+    from kubemaker.api.endpoint import invocation_url
+    from kubemaker.aws.partitions import partition
+    from kubemaker.reconcile.common import console_url
+
+    assert console_url(region, "jobs/j") == console
+    assert invocation_url(region, "e") == f"https://{invocation_host}/endpoints/e/invocations"
+    assert partition(region) == {"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}[region]

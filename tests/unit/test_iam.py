@@ -133,3 +133,15 @@ def test_only_calls_without_resource_level_permissions_get_every_resource():
                                     "iam:CreateRole", "s3:PutObject", "sagemaker:DeleteTags"])
 def test_what_the_operator_never_needs_is_refused(action):
     assert not is_allowed(action)
+
+
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
+def test_the_documented_rendering_for_another_partition_covers_every_arn(partition):
+    text = POLICY_PATH.read_text()
+    rendered = json.loads(text.replace('"arn:aws:', f'"arn:{partition}:'))
+    arns = [resource for statement in rendered["Statement"] for resource in as_list(statement.get("Resource"))
+            if resource != "*"]
+    arns += [value for statement in rendered["Statement"]
+             for condition in (statement.get("Condition") or {}).values() for values in condition.values()
+             for value in as_list(values) if isinstance(value, str) and value.startswith("arn:")]
+    assert arns and all(arn.startswith(f"arn:{partition}:") for arn in arns), arns

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 from annotated_types import Interval
 from pydantic import ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from kubemaker.api import shapes
 from kubemaker.api.base import ApiModel, ApiShape, narrowed, to_wire
@@ -25,6 +26,7 @@ from kubemaker.api.common import (
     tags_with_ownership,
 )
 from kubemaker.api.model import UnresolvedReference
+from kubemaker.aws.partitions import dns_suffix
 
 # Application Auto Scaling's names for a SageMaker variant's instance count.
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -58,7 +60,8 @@ class VariantAutoScaling(ApiModel):
     minCapacity: Capacity = Field(description="The fewest instances the scaler may set.")
     maxCapacity: Capacity = Field(description="The most instances the scaler may set.")
     targetInvocationsPerInstance: Annotated[float, Interval(ge=0)] | None = Field(
-        None, description="Track SageMakerVariantInvocationsPerInstance (invocations per instance per minute) at this value."
+        None,
+        description="Track SageMakerVariantInvocationsPerInstance (invocations per instance per minute) at this value.",
     )
     customMetricSpecification: CustomMetricSpecification | None = Field(
         None, description="Track a CloudWatch metric of your choice instead."
@@ -95,7 +98,7 @@ class EndpointVariant(shapes.ProductionVariant):
 
 
 _VARIANTS = {shapes.ProductionVariant: EndpointVariant}
-_VARIANT_LIST = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["variantName"]}
+_VARIANT_LIST: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["variantName"]}
 
 
 class EndpointSpec(shapes.EndpointSpecFields, OperatorFields, AdoptionField):
@@ -302,7 +305,9 @@ class VariantStatus(ApiShape):
     currentInstanceCount: int | None = Field(None, description="Instances serving now.")
     desiredInstanceCount: int | None = Field(None, description="Instances being moved to.")
     currentServerlessConfig: ServerlessConfigStatus | None = Field(None, description="For a serverless variant.")
-    variantStatus: str | None = Field(None, description="The variant's latest status, e.g. Creating, Updating, ActivatingTraffic.")
+    variantStatus: str | None = Field(
+        None, description="The variant's latest status, e.g. Creating, Updating, ActivatingTraffic."
+    )
 
 
 class EndpointStatus(StatusBase):
@@ -350,7 +355,7 @@ class EndpointStatus(StatusBase):
 
 
 def invocation_url(region: str, endpoint_name: str) -> str:
-    return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{endpoint_name}/invocations"
+    return f"https://runtime.sagemaker.{region}.{dns_suffix(region)}/endpoints/{endpoint_name}/invocations"
 
 
 def variant_summary(variants: list[VariantStatus]) -> str:

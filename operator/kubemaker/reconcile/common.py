@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from ..aws.partitions import console_home
 from ..conditions import READY, Health, condition
 from ..runtime.outcomes import Event
 
 
-def console_url(region: str, fragment: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{fragment}"
+def console_url(region: str, fragment: str) -> str | None:
+    """The SageMaker console page, in the region's partition (none where it has no public console)."""
+    home = console_home(region, "sagemaker")
+    return None if home is None else f"{home}#/{fragment}"
 
 
 # The states of SageMaker's run-once jobs (tuning, transform) after which nothing changes.
@@ -25,7 +28,8 @@ def job_health(noun: str, state: str | None, failure_reason: str | None, progres
     return Health.reconciling(state or "Unknown", f"{noun} {state}" + (f": {progress}" if progress else ""))
 
 
-def state_change_events(prefix: str, noun: str, before: str | None, after: str | None, failure_reason: str | None) -> list[Event]:
+def state_change_events(prefix: str, noun: str, before: str | None, after: str | None,
+                        failure_reason: str | None) -> list[Event]:
     """One Event when SageMaker's state of the object changed since status last reported it."""
     if not after or after == before:
         return []
@@ -38,7 +42,8 @@ def is_ready(obj: dict) -> bool:
     """A referenced object is Ready for its current generation (not Ready left over from an older spec)."""
     status = obj.get("status") or {}
     ready = condition(status.get("conditions"), READY) or {}
-    return ready.get("status") == "True" and status.get("observedGeneration") == obj.get("metadata", {}).get("generation")
+    generation = obj.get("metadata", {}).get("generation")
+    return ready.get("status") == "True" and status.get("observedGeneration") == generation
 
 
 def model_in_another_region(ref: str, model: dict, region: str, default_region: str) -> Health | None:
