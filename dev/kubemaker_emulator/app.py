@@ -30,8 +30,10 @@ from moto.s3.models import s3_backends
 from kubemaker_emulator.control_api import ControlApi
 from kubemaker_emulator.errors import AwsError, serialization_error
 from kubemaker_emulator.faults import Fault, FaultInjector
+from kubemaker_emulator.partitions import partition_of
 from kubemaker_emulator.sagemaker import OPERATIONS
 from kubemaker_emulator.sagemaker.base import ACCOUNT_ID, World
+from kubemaker_emulator.sagemaker.defaults import fill_defaults
 from kubemaker_emulator.servicemodel import RequestValidator, shape_output
 from kubemaker_emulator.sts import CredentialAuthority, EmulatorClock, expired_token_error, parse_query
 from kubemaker_emulator.timings import profile_timings
@@ -54,8 +56,9 @@ class MotoServices:
         backend = logs_backends[ACCOUNT_ID][region]
         backend.put_log_events(group, stream, [{"timestamp": int(t * 1000), "message": m} for t, m in events])
 
-    def read_object(self, bucket: str, key: str) -> bytes | None:
-        stored = s3_backends[ACCOUNT_ID]["aws"].get_object(bucket, key)
+    def read_object(self, region: str, bucket: str, key: str) -> bytes | None:
+        # moto keeps S3 per partition, as AWS does.
+        stored = s3_backends[ACCOUNT_ID][partition_of(region)].get_object(bucket, key)
         return None if stored is None else stored.value
 
 
@@ -84,6 +87,11 @@ def _operation_name(environ: dict[str, Any], service: str) -> str:
         if actions:
             return actions[0]
     return f"{environ.get('REQUEST_METHOD', 'GET')} {service or 'unsigned'}"
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON; AWS's parser refuses them.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _json_response(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
@@ -198,14 +206,14 @@ class EmulatorApp:
         try:
             body = _read_body(environ)
             try:
-                params = json.loads(body or b"{}")
+                params = json.loads(body or b"{}", parse_constant=_refuse_constant)
             except ValueError:
                 raise serialization_error("The request body is not valid JSON.") from None
             self.validator.validate(model, params)
             with self.world.lock:
                 self.world.catch_up()
                 answer = OPERATIONS[operation](self.world.region(region), params)
-                shaped = shape_output(model.output_shape, answer)
+                shaped = shape_output(model.output_shape, fill_defaults(model.output_shape, answer))
         except AwsError as error:
             return _error_response(start_response, error)
         return _json_response(start_response, 200, shaped)

@@ -129,6 +129,16 @@ class EmulatorControl:
     def clear_pipeline_step_failures(self, pipeline: str, region: str | None = None) -> None:
         self._call("DELETE", f"/pipelines/{quote(pipeline)}/step-failures", _body(region=region))
 
+    def add_system_tags(
+        self, resource_arn: str, tags: list[dict[str, str]], first: bool = False, region: str | None = None
+    ) -> int:
+        """Tags AWS itself puts on a resource (keys starting with aws:, such as CloudFormation's):
+        ListTags lists them after the user's (before them with `first`, so the user's tags can be
+        pushed onto a later page), they do not count against the 50-tag limit, and AddTags and
+        DeleteTags cannot touch them. Returns how many the resource now has."""
+        body = _body(resource_arn=resource_arn, tags=tags, first=first, region=region)
+        return self._call("POST", "/system-tags", body)["system_tags"]
+
     # Timings and state ------------------------------------------------------------------------------
 
     def timings(self) -> dict[str, float]:

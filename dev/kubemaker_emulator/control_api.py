@@ -1,5 +1,5 @@
 """The control API under `/_emulator/`: faults, injected failures, timings, counters, issued
-credentials' lifetime, the clock's skew, reset.
+credentials' lifetime, the clock's skew, the tags AWS itself adds, reset.
 
 JSON in, JSON out. 404 names a resource that does not exist, 409 a resource in a state the
 control cannot apply to, 400 a malformed request.
@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from kubemaker_emulator.errors import AwsError
+from kubemaker_emulator.sagemaker.base import RESERVED_TAG_PREFIX
 from kubemaker_emulator.timings import merge_overrides
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class ControlApi:
             ),
             ("POST", "/pipelines/(?P<name>[^/]+)/steps/(?P<step>[^/]+)/fail", self.fail_pipeline_step),
             ("DELETE", "/pipelines/(?P<name>[^/]+)/step-failures", self.clear_pipeline_step_failures),
+            ("POST", "/system-tags", self.add_system_tags),
         ):
             self.routes.append((method, re.compile(PREFIX + pattern + "$"), handler))
 
@@ -265,3 +267,25 @@ class ControlApi:
             return {}
 
         return self._in_region(body, clear)
+
+    def add_system_tags(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn, tags = body.get("resource_arn"), body.get("tags")
+        if not isinstance(arn, str) or not isinstance(tags, list) or not all(
+            isinstance(tag, dict) and isinstance(tag.get("Key"), str) and isinstance(tag.get("Value", ""), str)
+            for tag in tags
+        ):
+            raise ControlError(400, "resource_arn must be an ARN and tags a list of {Key, Value}")
+        if not all(tag["Key"].lower().startswith(RESERVED_TAG_PREFIX) for tag in tags):
+            raise ControlError(400, "system tags are the ones AWS adds: every key must start with aws:")
+
+        def add(region: Any, now: float) -> dict[str, Any]:
+            resource = region.tagged.get(arn)
+            if resource is None:
+                raise _not_found("resource", arn)
+            by_key = {tag["Key"]: tag for tag in resource.system_tags}
+            by_key.update({tag["Key"]: {"Key": tag["Key"], "Value": tag.get("Value", "")} for tag in tags})
+            resource.system_tags = list(by_key.values())
+            resource.system_tags_first = bool(body.get("first", False))
+            return {"system_tags": len(resource.system_tags)}
+
+        return self._in_region(body, add)

@@ -3,13 +3,16 @@
 AWS validates every request server side and answers `ValidationException` with messages such as
 "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not
 be null". botocore only checks required members, types and minimums on the client, so a client
-with parameter validation off, or a value above a maximum, outside an enum or not matching a
-pattern, must be caught here, with AWS's wording.
+with parameter validation off, or a value above a maximum, outside an enum, not matching a pattern
+or not in the model at all, must be caught here, with AWS's wording. A value of the wrong JSON type
+(a string for a timestamp, a blob that is not base64, an integer beyond 32 bits) is AWS's
+`SerializationException`, as its deserializer refuses it before any constraint is checked.
 """
 
 from __future__ import annotations
 
-import re
+import base64
+import binascii
 from functools import lru_cache
 from typing import Any
 
@@ -17,23 +20,15 @@ import botocore.session
 from botocore.model import OperationModel, Shape
 
 from kubemaker_emulator.errors import serialization_error, validation_error
+from kubemaker_emulator.javaregex import compile_java
 
-# Pattern checks on very long strings (pipeline definitions up to 1 MB) cost more than they catch.
-PATTERN_CHECK_MAX_LENGTH = 4096
+# The Java types behind the model's integer and long shapes.
+INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 @lru_cache(maxsize=4)
 def load_service_model(service_name: str):
     return botocore.session.get_session().get_service_model(service_name)
-
-
-@lru_cache(maxsize=2048)
-def _compiled_pattern(pattern: str) -> re.Pattern[str] | None:
-    # Patterns are Java regexes; the few Python cannot compile are not checked.
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
 
 
 def _member_path(parent: str, member: str) -> str:
@@ -76,8 +71,12 @@ class RequestValidator:
                     )
             for name, member_value in value.items():
                 member = shape.members.get(name)
-                # AWS ignores members it does not know; so do we.
-                if member is not None and member_value is not None:
+                if member is None:
+                    errors.append(
+                        f"Value at '{_member_path(path, name)}' failed to satisfy constraint: "
+                        f"Member '{name}' is not a member of {shape.name}"
+                    )
+                elif member_value is not None:
                     self._check(member, member_value, _member_path(path, name), errors)
         elif kind == "list":
             if not isinstance(value, list):
@@ -99,6 +98,9 @@ class RequestValidator:
         elif kind in ("integer", "long"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise serialization_error(f"Expected an integer at '{path}'")
+            low, high = INTEGER_RANGES[kind]
+            if not low <= value <= high:
+                raise serialization_error(f"Numeric value ({value}) at '{path}' out of range of {'int' if kind == 'integer' else 'long'}")
             self._check_range(shape, value, path, errors)
         elif kind in ("float", "double"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -107,6 +109,19 @@ class RequestValidator:
         elif kind == "boolean":
             if not isinstance(value, bool):
                 raise serialization_error(f"Expected a boolean at '{path}'")
+        elif kind == "timestamp":
+            # The JSON protocols carry timestamps as seconds since the epoch, a JSON number.
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise serialization_error(f"Expected a timestamp (seconds since the epoch) at '{path}'")
+        elif kind == "blob":
+            if not isinstance(value, str):
+                raise serialization_error(f"Expected a base64-encoded blob at '{path}'")
+            try:
+                base64.b64decode(value, validate=True)
+            except binascii.Error:
+                raise serialization_error(f"Invalid base64 value at '{path}'") from None
+        else:
+            raise serialization_error(f"Unsupported shape type {kind} at '{path}'")
 
     @staticmethod
     def _check_size(shape: Shape, value: Any, size: int, path: str, errors: list[str]) -> None:
@@ -131,9 +146,9 @@ class RequestValidator:
                 f"Member must satisfy enum value set: [{', '.join(enum)}]"
             )
         pattern = shape.metadata.get("pattern")
-        if pattern and len(value) <= PATTERN_CHECK_MAX_LENGTH:
-            compiled = _compiled_pattern(pattern)
-            if compiled is not None and compiled.fullmatch(value) is None:
+        if pattern:
+            # Every pattern, at every length, as Java's String.matches reads it.
+            if compile_java(pattern).fullmatch(value) is None:
                 errors.append(
                     f"Value '{value}' at '{path}' failed to satisfy constraint: "
                     f"Member must satisfy regular expression pattern: {pattern}"

@@ -83,7 +83,10 @@ class CredentialAuthority:
         token = "FQoGZXIvYXdzE" + secrets.token_urlsafe(48)
         with self._lock:
             self._issued[token] = Issued(role_arn, expires)
-        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        fields = role_arn.split(":")
+        account = fields[4] if len(fields) >= 6 else ""
+        # The session lives in the role's partition: STS never crosses one.
+        partition = fields[1] if len(fields) >= 6 and fields[1] else "aws"
         role_name = role_arn.rsplit("/", 1)[-1]
         role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
         body = (
@@ -93,7 +96,7 @@ class CredentialAuthority:
             f"<SessionToken>{token}</SessionToken>"
             f"<Expiration>{_iso(expires)}</Expiration></Credentials>"
             f"<AssumedRoleUser><AssumedRoleId>{role_id}:{escape(session_name)}</AssumedRoleId>"
-            f"<Arn>arn:aws:sts::{account}:assumed-role/{escape(role_name)}/{escape(session_name)}</Arn>"
+            f"<Arn>arn:{escape(partition)}:sts::{account}:assumed-role/{escape(role_name)}/{escape(session_name)}</Arn>"
             f"</AssumedRoleUser><PackedPolicySize>0</PackedPolicySize></AssumeRoleResult>"
             f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></AssumeRoleResponse>"
         )

@@ -30,6 +30,10 @@ TEAM_ACCOUNT_ROLE = "arn:aws:iam::111111111111:role/kubemaker-team"
 # Tests name models they made with the emulator's client (no ownership tags): allowed explicitly.
 OUTSIDE_MODELS = "arn:aws:sagemaker:*:*:model/*"
 # test_tenants.py: two teams in one account, each with its own roles and nothing of the other's.
+# Objects in the China and GovCloud (US) partitions: their roles' ARNs are in those partitions.
+PARTITIONS_NAMESPACE = "other-partitions"
+PARTITION_ROLE_PATTERNS = ["arn:aws-cn:iam::123456789012:role/SageMaker*",
+                           "arn:aws-us-gov:iam::123456789012:role/SageMaker*"]
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
 TENANT_ROLES = {TENANT_A: "arn:aws:iam::123456789012:role/SageMakerTenantA",
                 TENANT_B: "arn:aws:iam::123456789012:role/SageMakerTenantB"}
@@ -85,6 +89,7 @@ def operator(operator_account, emulator, crds, installed_wheel, tmp_path_factory
         "namespacePolicies": {
             TEAM_ACCOUNT_NAMESPACE: {"allowedRoleArns": ["arn:aws:iam::111111111111:role/*"],
                                      "assumeRoleArn": TEAM_ACCOUNT_ROLE},
+            PARTITIONS_NAMESPACE: {"allowedRoleArns": PARTITION_ROLE_PATTERNS},
             TENANT_A: {"allowedRoleArns": [TENANT_ROLES[TENANT_A]], "allowAdoption": True},
             TENANT_B: {"allowedRoleArns": [TENANT_ROLES[TENANT_B]], "allowAdoption": True,
                        "allowedSageMakerReferences": [TENANT_B_SHARED_MODELS]},

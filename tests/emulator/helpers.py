@@ -48,3 +48,32 @@ def training_request(name: str, **overrides: Any) -> dict[str, Any]:
     }
     request.update(overrides)
     return request
+
+
+def raw_call(url: str, operation: str, body: bytes | str | dict[str, Any], region: str = "us-east-1") -> tuple[int, dict[str, Any]]:
+    """One SageMaker call over HTTP without botocore: (status, the answer's JSON as sent).
+
+    For what botocore would never send (a timestamp as text, NaN) and for answers read exactly as
+    they went over the wire. The emulator reads region and service from the credential scope only.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    payload = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    request = urllib.request.Request(
+        url,
+        data=payload,
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"SageMaker.{operation}",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20250101/{region}/sagemaker/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")

@@ -9,10 +9,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol
 
 from kubemaker_emulator.errors import validation_error
+from kubemaker_emulator.partitions import partition_of
 from kubemaker_emulator.scheduler import Scheduler, Timer
 
 ACCOUNT_ID = "123456789012"
@@ -38,7 +38,7 @@ class OtherServices(Protocol):
 
     def put(self, region: str, group: str, stream: str, events: list[tuple[float, str]]) -> None: ...
 
-    def read_object(self, bucket: str, key: str) -> bytes | None: ...
+    def read_object(self, region: str, bucket: str, key: str) -> bytes | None: ...
 
 
 @dataclass
@@ -89,6 +89,7 @@ class Region:
     def __init__(self, world: World, name: str) -> None:
         self.world = world
         self.name = name
+        self.partition = partition_of(name)
         self.training_jobs: dict[str, Any] = {}
         self.tuning_jobs: dict[str, Any] = {}
         self.transform_jobs: dict[str, Any] = {}
@@ -102,7 +103,7 @@ class Region:
 
     def arn(self, kind: str, name: str) -> str:
         # SageMaker lower-cases names in ARNs.
-        return f"arn:aws:sagemaker:{self.name}:{ACCOUNT_ID}:{kind}/{name.lower()}"
+        return f"arn:{self.partition}:sagemaker:{self.name}:{ACCOUNT_ID}:{kind}/{name.lower()}"
 
     @property
     def timings(self) -> dict[str, float]:
@@ -119,7 +120,11 @@ class Resource:
         self.region = region
         self.name = name
         self.arn = arn
-        self.tags: list[dict[str, str]] = list(tags or [])
+        self.tags: list[dict[str, str]] = merge_tags([], tags or [])
+        # Tags AWS itself puts on (keys under aws:): listed, never counted against the limit, and
+        # never changed through AddTags or DeleteTags.
+        self.system_tags: list[dict[str, str]] = []
+        self.system_tags_first = False  # listed before the user's (AWS promises no order)
         self.creation_time = now
         self.last_modified = now
 
@@ -140,18 +145,6 @@ def short_hex(*parts: Any, length: int = 8) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:length]
 
 
-def as_epoch(value: Any) -> float:
-    """A timestamp parameter as botocore sends it (epoch number, or ISO 8601 text)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    raise validation_error(f"Invalid timestamp value {value!r}")
-
-
 def time_window_filter(params: dict[str, Any], created: str, modified: str | None) -> Callable[[Any], bool]:
     """Builds the CreationTime/LastModifiedTime After/Before filter of a List call.
 
@@ -162,9 +155,9 @@ def time_window_filter(params: dict[str, Any], created: str, modified: str | Non
         if prefix is None:
             continue
         if params.get(f"{prefix}After") is not None:
-            bounds.append((attribute, "after", as_epoch(params[f"{prefix}After"])))
+            bounds.append((attribute, "after", float(params[f"{prefix}After"])))
         if params.get(f"{prefix}Before") is not None:
-            bounds.append((attribute, "before", as_epoch(params[f"{prefix}Before"])))
+            bounds.append((attribute, "before", float(params[f"{prefix}Before"])))
 
     def accept(resource: Any) -> bool:
         for attribute, side, bound in bounds:
@@ -228,12 +221,49 @@ def _decode_token(token: str, sort_by: str) -> tuple[Any, str]:
     return tuple(key)  # type: ignore[return-value]
 
 
+# Paging by position ------------------------------------------------------------------------------
+
+
+def offset_page(items: list[Any], params: dict[str, Any], scope: str, default_max: int) -> tuple[list[Any], str | None]:
+    """Pages a short list kept in order (tags, an execution's parameters).
+
+    The token is opaque and bound to what is listed (`scope`, e.g. the ARN): one that is not ours, or
+    that names another listing, is refused as AWS refuses it, never taken as the first page.
+    """
+    start = 0
+    token = params.get("NextToken")
+    if token:
+        try:
+            token_scope, start = json.loads(base64.urlsafe_b64decode(token.encode()))
+        except (ValueError, TypeError):
+            raise validation_error("Invalid pagination token") from None
+        if token_scope != scope or not isinstance(start, int) or start < 0:
+            raise validation_error("Invalid pagination token")
+    limit = params.get("MaxResults") or default_max
+    chosen = items[start : start + limit]
+    if start + limit >= len(items):
+        return chosen, None
+    return chosen, base64.urlsafe_b64encode(json.dumps([scope, start + limit]).encode()).decode()
+
+
 # Tags ---------------------------------------------------------------------------------------------
 
 MAX_TAGS = 50
+# ListTags answers 50 tags when MaxResults is not given (its minimum).
+DEFAULT_LIST_TAGS = 50
+RESERVED_TAG_PREFIX = "aws:"
+
+
+def refuse_reserved_keys(keys: Iterable[str]) -> None:
+    """AWS reserves tag keys starting with aws: (in any case) for its own tags: users may not add,
+    change or delete them."""
+    reserved = [key for key in keys if key.lower().startswith(RESERVED_TAG_PREFIX)]
+    if reserved:
+        raise validation_error(f"Tag keys starting with 'aws:' are reserved for AWS use: {', '.join(reserved)}")
 
 
 def merge_tags(existing: list[dict[str, str]], added: list[dict[str, str]]) -> list[dict[str, str]]:
+    refuse_reserved_keys(tag["Key"] for tag in added)
     by_key = {tag["Key"]: tag for tag in existing}
     for tag in added:
         by_key[tag["Key"]] = {"Key": tag["Key"], "Value": tag.get("Value", "")}
@@ -259,6 +289,7 @@ def add_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DeleteTags")
 def delete_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
     resource = tagged_resource(region, params["ResourceArn"])
+    refuse_reserved_keys(params["TagKeys"])
     removed = set(params["TagKeys"])
     resource.tags = [tag for tag in resource.tags if tag["Key"] not in removed]
     return {}
@@ -267,10 +298,9 @@ def delete_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
 @operation("ListTags")
 def list_tags(region: Region, params: dict[str, Any]) -> dict[str, Any]:
     resource = tagged_resource(region, params["ResourceArn"])
-    start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
-    limit = params.get("MaxResults") or 50
-    tags = resource.tags[start : start + limit]
+    listed = resource.system_tags + resource.tags if resource.system_tags_first else resource.tags + resource.system_tags
+    tags, token = offset_page(listed, params, resource.arn, DEFAULT_LIST_TAGS)
     answer: dict[str, Any] = {"Tags": tags}
-    if start + limit < len(resource.tags):
-        answer["NextToken"] = str(start + limit)
+    if token:
+        answer["NextToken"] = token
     return answer

@@ -16,8 +16,10 @@ from typing import Any
 
 from kubemaker_emulator.errors import validation_error
 from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
+from kubemaker_emulator.sagemaker.defaults import default_value
 
 IN_PROGRESS_ENDPOINT_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+DEFAULT_WEIGHT = default_value("ProductionVariant", "InitialVariantWeight")
 
 
 # Models ---------------------------------------------------------------------------------------------
@@ -29,10 +31,6 @@ class Model(Resource):
         super().__init__(region, name, region.arn("model", name), request.get("Tags"), now)
         self.described = copy.deepcopy(request)
         self.described.pop("Tags", None)
-        for container in self.containers:
-            container.setdefault("Mode", "SingleModel")
-            container.setdefault("Environment", {})
-        self.described.setdefault("EnableNetworkIsolation", False)
 
     @property
     def containers(self) -> list[dict[str, Any]]:
@@ -107,8 +105,6 @@ class EndpointConfig(Resource):
         super().__init__(region, name, region.arn("endpoint-config", name), request.get("Tags"), now)
         self.described = copy.deepcopy(request)
         self.described.pop("Tags", None)
-        for variant in self.described["ProductionVariants"] + self.described.get("ShadowProductionVariants", []):
-            variant.setdefault("InitialVariantWeight", 1.0)
 
     def describe(self) -> dict[str, Any]:
         return {**self.described, "EndpointConfigArn": self.arn, "CreationTime": self.creation_time}
@@ -204,7 +200,7 @@ class VariantState:
 
     def __init__(self, variant: dict[str, Any]):
         self.variant = variant
-        self.desired_weight = float(variant.get("InitialVariantWeight", 1.0))
+        self.desired_weight = float(variant.get("InitialVariantWeight", DEFAULT_WEIGHT))
         self.desired_count = variant.get("InitialInstanceCount")
         self.desired_serverless = copy.deepcopy(variant.get("ServerlessConfig"))
         self.current_weight: float | None = None
@@ -464,14 +460,16 @@ class Endpoint(Resource):
                 answer["ShadowProductionVariants"] = [
                     state.summary(self.region, self.images_resolved_at, None) for state in self.shadow_variants
                 ]
-        for member in ("AsyncInferenceConfig", "ExplainerConfig"):
+        # What the endpoint answers of the config it runs, as its config states it.
+        for member in ("AsyncInferenceConfig", "ExplainerConfig", "MetricsConfig", "CrossRegionTrafficConfig"):
             if member in self.config:
                 answer[member] = self.config[member]
         capture = self.config.get("DataCaptureConfig")
         if capture is not None:
+            enabled = capture.get("EnableCapture", default_value("DataCaptureConfig", "EnableCapture"))
             answer["DataCaptureConfig"] = {
-                "EnableCapture": capture.get("EnableCapture", True),
-                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
+                "EnableCapture": enabled,
+                "CaptureStatus": "Started" if enabled else "Stopped",
                 "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage"),
                 "DestinationS3Uri": capture.get("DestinationS3Uri"),
                 "KmsKeyId": capture.get("KmsKeyId"),

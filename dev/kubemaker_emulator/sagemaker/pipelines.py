@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Iterator
 
 from kubemaker_emulator.errors import resource_not_found, validation_error
-from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, short_hex, time_window_filter
+from kubemaker_emulator.sagemaker.base import Region, Resource, offset_page, operation, page, short_hex, time_window_filter
 
 DEFAULT_MAX_PARALLEL_STEPS = 50
 EXECUTION_FAILURE = "Step failure: One or multiple steps failed."
@@ -111,6 +111,7 @@ class Pipeline(Resource):
         self.description = request.get("PipelineDescription")
         self.role_arn = request["RoleArn"]
         self.parallelism = request.get("ParallelismConfiguration")
+        self.version_aliases = request.get("PipelineVersionAliases")
         self.client_token = request["ClientRequestToken"]
         self.version = 1
         self.last_run_time: float | None = None
@@ -131,6 +132,7 @@ class Pipeline(Resource):
             "CreatedBy": {},
             "LastModifiedBy": {},
             "ParallelismConfiguration": self.parallelism,
+            "PipelineVersionAliases": self.version_aliases,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -181,7 +183,8 @@ class PipelineExecution(Resource):
         super().__init__(region, execution_id, f"{pipeline.arn}/execution/{execution_id}", None, now)
         self.pipeline_name = pipeline.name
         self.pipeline_arn = pipeline.arn
-        self.pipeline_version = pipeline.version
+        self.pipeline_version = request.get("PipelineVersionId") or pipeline.version
+        self.role_arn = request.get("RoleArn") or pipeline.role_arn
         self.definition_text = pipeline.definition
         self.display_name = request.get("PipelineExecutionDisplayName") or f"execution-{int(now * 1000)}"
         self.description = request.get("PipelineExecutionDescription")
@@ -305,6 +308,7 @@ class PipelineExecution(Resource):
             "ParallelismConfiguration": self.parallelism,
             "SelectiveExecutionConfig": self.selective,
             "PipelineVersionId": self.pipeline_version,
+            "RoleArn": self.role_arn,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -345,7 +349,7 @@ def definition_from(region: Region, params: dict[str, Any]) -> str | None:
         text = params["PipelineDefinition"]
     elif params.get("PipelineDefinitionS3Location") is not None:
         location = params["PipelineDefinitionS3Location"]
-        stored = region.world.services.read_object(location["Bucket"], location["ObjectKey"])
+        stored = region.world.services.read_object(region.name, location["Bucket"], location["ObjectKey"])
         if stored is None:
             raise validation_error(
                 f"Could not read the pipeline definition from s3://{location['Bucket']}/{location['ObjectKey']}."
@@ -513,9 +517,8 @@ def list_pipeline_execution_steps(region: Region, params: dict[str, Any]) -> dic
 @operation("ListPipelineParametersForExecution")
 def list_pipeline_parameters_for_execution(region: Region, params: dict[str, Any]) -> dict[str, Any]:
     execution = find_execution(region, params["PipelineExecutionArn"])
-    start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
-    limit = params.get("MaxResults") or 50
-    answer: dict[str, Any] = {"PipelineParameters": copy.deepcopy(execution.parameters[start : start + limit])}
-    if start + limit < len(execution.parameters):
-        answer["NextToken"] = str(start + limit)
+    parameters, token = offset_page(execution.parameters, params, execution.arn, default_max=50)
+    answer: dict[str, Any] = {"PipelineParameters": copy.deepcopy(parameters)}
+    if token:
+        answer["NextToken"] = token
     return answer

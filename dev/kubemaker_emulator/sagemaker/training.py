@@ -19,10 +19,11 @@ from kubemaker_emulator.sagemaker.base import (
     seeded_fraction,
     time_window_filter,
 )
+from kubemaker_emulator.sagemaker.defaults import default_value
 from kubemaker_emulator.sagemaker.metrics import metric_value
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-DEFAULT_MAX_RUNTIME = 86400
+DEFAULT_MAX_RUNTIME = default_value("StoppingCondition", "MaxRuntimeInSeconds")
 EPOCHS = 4
 # Phases in which the instances run: they count towards MaxRuntimeInSeconds and billing.
 RUNNING_PHASES = ("Downloading", "Training", "Uploading")
@@ -38,37 +39,6 @@ PHASE_MESSAGES = {
     "Stopping": ["Stopping the training job"],
     "Interrupted": ["Training job interrupted due to spot instance interruption. Waiting for spot capacity."],
 }
-
-
-def training_defaults(request: dict[str, Any]) -> dict[str, Any]:
-    """The request as DescribeTrainingJob echoes it, with the defaults AWS fills in."""
-    described = copy.deepcopy(request)
-    described.pop("Tags", None)
-    algorithm = described.setdefault("AlgorithmSpecification", {})
-    algorithm.setdefault("EnableSageMakerMetricsTimeSeries", False)
-    output = described["OutputDataConfig"]
-    output.setdefault("CompressionType", "GZIP")
-    output.setdefault("KmsKeyId", "")
-    for channel in described.get("InputDataConfig", []):
-        channel.setdefault("CompressionType", "None")
-        channel.setdefault("RecordWrapperType", "None")
-        s3 = channel.get("DataSource", {}).get("S3DataSource")
-        if s3 is not None:
-            s3.setdefault("S3DataDistributionType", "FullyReplicated")
-    described.setdefault("ResourceConfig", {}).setdefault("VolumeSizeInGB", 30)
-    described.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
-    described.setdefault("HyperParameters", {})
-    described.setdefault("Environment", {})
-    described.setdefault("EnableNetworkIsolation", False)
-    described.setdefault("EnableInterContainerTrafficEncryption", False)
-    described.setdefault("EnableManagedSpotTraining", False)
-    # AWS turns on system monitoring by default, writing next to the job's output.
-    profiler = described.setdefault("ProfilerConfig", {})
-    if not profiler.get("DisableProfiler"):
-        profiler.setdefault("S3OutputPath", output["S3OutputPath"])
-        profiler.setdefault("ProfilingIntervalInMilliseconds", 500)
-    profiler.setdefault("DisableProfiler", False)
-    return described
 
 
 def validate_training_request(request: dict[str, Any]) -> None:
@@ -105,7 +75,9 @@ class TrainingJob(Resource):
     ):
         name = request["TrainingJobName"]
         super().__init__(region, name, region.arn("training-job", name), request.get("Tags"), now)
-        self.described = training_defaults(request)
+        # What DescribeTrainingJob echoes; the defaults AWS adds are filled in each answer.
+        self.described = copy.deepcopy(request)
+        self.described.pop("Tags", None)
         self.tuning_job = tuning_job
         self.quality = seeded_fraction("quality", name) if quality is None else quality
         self.on_finished = on_finished
@@ -196,9 +168,9 @@ class TrainingJob(Resource):
             deadlines.append((self.phase_started + epoch_progress - self.training_progress, self._epoch_done))
         if self.phase_end is not None:
             deadlines.append((self.phase_end, self._phase_done))
-        stopping = self.described["StoppingCondition"]
+        stopping = self.described.get("StoppingCondition", {})
         if self.status == "InProgress" and self.secondary in RUNNING_PHASES:
-            left = stopping["MaxRuntimeInSeconds"] - self.running_seconds
+            left = stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME) - self.running_seconds
             deadlines.append((self.phase_started + left, self._max_runtime_exceeded))
         if self.status == "InProgress" and self.spot and stopping.get("MaxWaitTimeInSeconds") is not None:
             deadlines.append((self.creation_time + stopping["MaxWaitTimeInSeconds"], self._max_wait_exceeded))
@@ -308,7 +280,7 @@ class TrainingJob(Resource):
                      for c in self.described.get("InputDataConfig", [])]
             self._log(t, ["Resuming from checkpoint" if self.resuming and self.checkpointing else "Starting training container"] + lines)
         elif secondary == "Training":
-            hyperparameters = ", ".join(f"{k}={v}" for k, v in sorted(self.described["HyperParameters"].items()))
+            hyperparameters = ", ".join(f"{k}={v}" for k, v in sorted(self.described.get("HyperParameters", {}).items()))
             self._log(t, [f"Training started with hyperparameters: {{{hyperparameters}}}"])
         elif secondary == "Uploading":
             self._log(t, [f"Saving model artifacts to {self.model_artifacts}"])
@@ -381,7 +353,7 @@ class TrainingJob(Resource):
             LastModifiedTime=self.last_modified,
             SecondaryStatusTransitions=self.transitions_view(now),
             ModelArtifacts={"S3ModelArtifacts": self.model_artifacts},
-            ProfilingStatus="Disabled" if self.described["ProfilerConfig"].get("DisableProfiler") else "Enabled",
+            ProfilingStatus="Disabled" if self.described.get("ProfilerConfig", {}).get("DisableProfiler") else "Enabled",
             TrainingStartTime=self.training_start,
             TrainingEndTime=self.training_end,
             FailureReason=self.failure_reason,
@@ -455,7 +427,7 @@ def update_training_job(region: Region, params: dict[str, Any]) -> dict[str, Any
         raise validation_error(f"The request was rejected because the training job is in status {job.status}.")
     described = job.described
     if "ProfilerConfig" in params:
-        described["ProfilerConfig"] = {**described["ProfilerConfig"], **params["ProfilerConfig"]}
+        described["ProfilerConfig"] = {**described.get("ProfilerConfig", {}), **params["ProfilerConfig"]}
     if "ProfilerRuleConfigurations" in params:
         known = {rule["RuleConfigurationName"] for rule in described.get("ProfilerRuleConfigurations", [])}
         added = [rule for rule in params["ProfilerRuleConfigurations"] if rule["RuleConfigurationName"] not in known]

@@ -10,23 +10,13 @@ from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page,
 from kubemaker_emulator.sagemaker.hosting import model_not_found
 
 
-def transform_defaults(request: dict[str, Any]) -> dict[str, Any]:
-    described = copy.deepcopy(request)
-    described.pop("Tags", None)
-    transform_input = described["TransformInput"]
-    transform_input.setdefault("CompressionType", "None")
-    transform_input.setdefault("SplitType", "None")
-    described.setdefault("TransformOutput", {}).setdefault("AssembleWith", "None")
-    described.setdefault("Environment", {})
-    described.setdefault("DataProcessing", {"InputFilter": "$", "OutputFilter": "$", "JoinSource": "None"})
-    return described
-
-
 class TransformJob(Resource):
     def __init__(self, region: Region, request: dict[str, Any], now: float):
         name = request["TransformJobName"]
         super().__init__(region, name, region.arn("transform-job", name), request.get("Tags"), now)
-        self.described = transform_defaults(request)
+        # What DescribeTransformJob echoes; the defaults AWS adds are filled in each answer.
+        self.described = copy.deepcopy(request)
+        self.described.pop("Tags", None)
         self.status = "InProgress"
         self.failure_reason: str | None = None
         self.start_time = now

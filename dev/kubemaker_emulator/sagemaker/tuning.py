@@ -53,7 +53,6 @@ class TuningJob(Resource):
         self.described = copy.deepcopy(request)
         self.described.pop("Tags", None)
         config = self.described["HyperParameterTuningJobConfig"]
-        config.setdefault("TrainingJobEarlyStoppingType", "Off")
         self.definition = self.described.get("TrainingJobDefinition") or self.described["TrainingJobDefinitions"][0]
         objective = config.get("HyperParameterTuningJobObjective") or self.definition.get("TuningObjective")
         if not objective:
