@@ -222,3 +222,11 @@ def test_console_and_invocation_urls_follow_the_partition_of_the_region(region, 
     assert console_url(region, "jobs/j") == console
     assert invocation_url(region, "e") == f"https://{invocation_host}/endpoints/e/invocations"
     assert partition(region) == {"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}[region]
+
+
+def test_a_region_botocore_does_not_know_is_in_the_commercial_partition():
+    from kubemaker.aws.partitions import partition
+    from kubemaker.reconcile.common import console_url
+
+    assert partition("wu-ksdcgcrvnbat-77") == "aws"
+    assert console_url("wu-ksdcgcrvnbat-77", "models/m").startswith("https://wu-ksdcgcrvnbat-77.console.aws.amazon.com/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+import botocore.exceptions
 import botocore.loaders
 import botocore.session
 
@@ -18,7 +19,12 @@ CONSOLES = {
 
 @functools.cache
 def partition(region: str) -> str:
-    return botocore.session.get_session().get_partition_for_region(region)
+    """A region botocore does not know is taken as the commercial partition's, as botocore's own
+    endpoint resolution does: SageMaker then judges the region itself."""
+    try:
+        return botocore.session.get_session().get_partition_for_region(region)
+    except botocore.exceptions.UnknownRegionError:
+        return "aws"
 
 
 @functools.cache
