@@ -52,6 +52,9 @@ CGROUP_MOUNTS = Path("/sys/fs/cgroup")
 DEBIAN_PACKAGES = {"runc": "runc", str(CNI_BIN_DIR / "loopback"): "containernetworking-plugins"}
 COMPONENT_READY_TIMEOUT_SECONDS = 60
 NODE_READY_TIMEOUT_SECONDS = 120
+# Another session's node of the same name (a second test run on this machine) is waited for, this
+# long, rather than failing both: they share the names and addresses on `lo`.
+MACHINE_CLAIM_TIMEOUT_SECONDS = 540  # within the tests' own 600 s timeout
 CAP_SYS_RESOURCE = 24
 # Where every kubelet links its containers' logs (fixed in the kubelet, unlike podLogsDir).
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
@@ -210,13 +213,19 @@ class LocalNode:
         """Takes this node's name and address for as long as it runs, adds the address to `lo`
         and creates the cgroup root its pods go under."""
         LOCK_DIR.mkdir(exist_ok=True)
+        deadline = time.monotonic() + MACHINE_CLAIM_TIMEOUT_SECONDS
         for claim in (f"name-{self.name}", f"address-{self.ip}"):
             lock = open(LOCK_DIR / f"{claim}.lock", "w")
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
-                raise NodeError(f"another local node on this machine has the {claim.replace('-', ' ')}") from None
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        lock.close()
+                        raise NodeError(f"another local node on this machine has held the "
+                                        f"{claim.replace('-', ' ')} for {MACHINE_CLAIM_TIMEOUT_SECONDS} s") from None
+                    time.sleep(1)
             self._locks.append(lock)
         addresses = subprocess.run(["ip", "-o", "address", "show", "dev", "lo"], capture_output=True, text=True)
         if f" {self.ip}/" not in addresses.stdout:
