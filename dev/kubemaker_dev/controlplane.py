@@ -28,12 +28,13 @@ from .certs import issue_certificate, write_control_plane_certs
 from .ports import free_port
 
 READY_TIMEOUT_SECONDS = 90
-# What the test world needs from the controller-manager: Deployments down to pods, ServiceAccounts
-# and the CA their tokens' volumes carry, cascading and namespace deletion, node health,
-# PodDisruptionBudgets and Services' endpoints.
+# What the test world needs from the controller-manager: Deployments down to pods, Jobs (training
+# on the cluster), ServiceAccounts and the CA their tokens' volumes carry, cascading and namespace
+# deletion, node health, PodDisruptionBudgets and Services' endpoints.
 CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
+    "job-controller",
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",

@@ -30,6 +30,12 @@ def show_logs(args: argparse.Namespace) -> int:
     return print_logs(args.target, args.namespace, args.follow, args.all_hosts)
 
 
+def run_in_training_pod(args: argparse.Namespace) -> int:
+    from .cluster.pod import run
+
+    return run(args.step)
+
+
 def add_logs_parser(commands) -> None:
     logs = commands.add_parser("logs", help="print a training job's CloudWatch logs")
     logs.add_argument("target", help="trainingjob/NAME, or hyperparametertuningjob/NAME for its best training job")
@@ -58,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=run_operator)
 
     add_logs_parser(commands)
+
+    cluster = commands.add_parser(
+        "cluster", help="a step of a training pod of placement: Cluster (the operator's pods run these)")
+    cluster.add_argument("step", choices=["stage", "checkpoints", "upload"],
+                         help="stage the input, sync the checkpoints, or upload the model and output")
+    cluster.set_defaults(handler=run_in_training_pod)
 
     return parser
 

@@ -13,7 +13,7 @@ MAX_MESSAGE_LENGTH = 4096
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,15 @@ class Health:
     message: str
 
     @classmethod
-    def ready(cls, reason: str, message: str) -> "Health":
+    def ready(cls, reason: str, message: str) -> Health:
         return cls(READY, reason, message)
 
     @classmethod
-    def reconciling(cls, reason: str, message: str) -> "Health":
+    def reconciling(cls, reason: str, message: str) -> Health:
         return cls(RECONCILING, reason, message)
 
     @classmethod
-    def stalled(cls, reason: str, message: str) -> "Health":
+    def stalled(cls, reason: str, message: str) -> Health:
         return cls(STALLED, reason, message)
 
 
@@ -45,7 +45,8 @@ def shortened(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     return f"{message[:keep]} ... [{len(message) - 2 * keep} characters left out] ... {message[-keep:]}"
 
 
-def build_conditions(health: Health, generation: int, previous: list[dict] | None, now: str | None = None) -> list[dict]:
+def build_conditions(health: Health, generation: int, previous: list[dict] | None,
+                     now: str | None = None) -> list[dict]:
     """Ready always; Reconciling or Stalled only while True, as kstatus reads "abnormal-true"
     conditions. lastTransitionTime moves only when a condition's status flips."""
     now = now or now_iso()

@@ -71,7 +71,7 @@ class LeaderElectionConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def leader_stops_before_others_start(self) -> "LeaderElectionConfig":
+    def leader_stops_before_others_start(self) -> LeaderElectionConfig:
         # client-go's checks: the leader must give up before the lease can expire for the others, and
         # must get more than one retry (with jitter) within its deadline.
         if self.renew_deadline_seconds >= self.lease_duration_seconds:
@@ -79,6 +79,106 @@ class LeaderElectionConfig(BaseModel):
         if self.retry_period_seconds * 1.2 >= self.renew_deadline_seconds:
             raise ValueError("renewDeadlineSeconds must be more than 1.2 x retryPeriodSeconds")
         return self
+
+
+class InstanceResources(BaseModel):
+    """What one instance of an ml.* type is on the cluster: a pod's CPU, memory and GPUs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: str = Field(description="Kubernetes CPU quantity the pod requests, e.g. 4 or 3500m.")
+    memory: str = Field(description="Kubernetes memory quantity the pod requests and is limited to, e.g. 16Gi.")
+    gpu: int = Field(default=0, ge=0, description="nvidia.com/gpu the pod requests.")
+
+
+def _instance(cpu: int, memory_gib: int, gpu: int = 0) -> InstanceResources:
+    return InstanceResources(cpu=str(cpu), memory=f"{memory_gib}Gi", gpu=gpu)
+
+
+# SageMaker's own figures for the common training instance types (vCPUs, GiB, GPUs). A cluster whose
+# nodes are smaller, or shared, maps them to less in clusterPlacement.instanceTypes.
+DEFAULT_INSTANCE_TYPES: dict[str, InstanceResources] = {
+    "ml.t3.medium": _instance(2, 4), "ml.t3.large": _instance(2, 8), "ml.t3.xlarge": _instance(4, 16),
+    "ml.t3.2xlarge": _instance(8, 32),
+    "ml.m5.large": _instance(2, 8), "ml.m5.xlarge": _instance(4, 16), "ml.m5.2xlarge": _instance(8, 32),
+    "ml.m5.4xlarge": _instance(16, 64), "ml.m5.12xlarge": _instance(48, 192), "ml.m5.24xlarge": _instance(96, 384),
+    "ml.m4.xlarge": _instance(4, 16), "ml.m4.2xlarge": _instance(8, 32), "ml.m4.4xlarge": _instance(16, 64),
+    "ml.m6i.large": _instance(2, 8), "ml.m6i.xlarge": _instance(4, 16), "ml.m6i.2xlarge": _instance(8, 32),
+    "ml.m6i.4xlarge": _instance(16, 64), "ml.m6i.8xlarge": _instance(32, 128),
+    "ml.c5.xlarge": _instance(4, 8), "ml.c5.2xlarge": _instance(8, 16), "ml.c5.4xlarge": _instance(16, 32),
+    "ml.c5.9xlarge": _instance(36, 72), "ml.c5.18xlarge": _instance(72, 144),
+    "ml.r5.large": _instance(2, 16), "ml.r5.xlarge": _instance(4, 32), "ml.r5.2xlarge": _instance(8, 64),
+    "ml.r5.4xlarge": _instance(16, 128),
+    "ml.g4dn.xlarge": _instance(4, 16, 1), "ml.g4dn.2xlarge": _instance(8, 32, 1),
+    "ml.g4dn.4xlarge": _instance(16, 64, 1), "ml.g4dn.12xlarge": _instance(48, 192, 4),
+    "ml.g5.xlarge": _instance(4, 16, 1), "ml.g5.2xlarge": _instance(8, 32, 1), "ml.g5.4xlarge": _instance(16, 64, 1),
+    "ml.g5.12xlarge": _instance(48, 192, 4), "ml.g5.48xlarge": _instance(192, 768, 8),
+    "ml.g6.xlarge": _instance(4, 16, 1), "ml.g6.12xlarge": _instance(48, 192, 4),
+    "ml.p3.2xlarge": _instance(8, 61, 1), "ml.p3.8xlarge": _instance(32, 244, 4),
+    "ml.p3.16xlarge": _instance(64, 488, 8), "ml.p4d.24xlarge": _instance(96, 1152, 8),
+    "ml.p5.48xlarge": _instance(192, 2048, 8),
+}
+
+
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+class ClusterPlacementConfig(BaseModel):
+    """TrainingJobs with `placement: Cluster`: what their pods run and may use (docs/training.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = Field(
+        default=False, description="Off: a TrainingJob with placement: Cluster is Stalled, and the operator "
+        "needs no rights on Jobs, Services or pods (the chart grants them only when this is on).",
+    )
+    image: str | None = Field(
+        default=None, description="The operator's own image: it stages the channels and uploads the model "
+        "in each training pod. The chart sets it to the image it runs.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", alias="imagePullPolicy")
+    instance_types: dict[str, InstanceResources] = Field(
+        default_factory=dict, alias="instanceTypes",
+        description="ml.* type -> pod resources; merged over the defaults (DEFAULT_INSTANCE_TYPES).",
+    )
+    host_network: bool = Field(
+        default=False, alias="hostNetwork",
+        description="Training pods in their nodes' network namespace, where pods have no network of their own.",
+    )
+    dns_config: dict | None = Field(
+        default=None, alias="dnsConfig",
+        description="A pod dnsConfig for the training pods (with dnsPolicy None), where the cluster's DNS is "
+        "not the pods' default; multi-instance jobs resolve their peers through it.",
+    )
+    cluster_domain: str = Field(default="cluster.local", min_length=1, alias="clusterDomain")
+    network_interface_name: str = Field(
+        default="eth0", min_length=1, alias="networkInterfaceName",
+        description="resourceconfig.json's network_interface_name: the pods' interface on the pod network.",
+    )
+    env: list[dict] = Field(
+        default_factory=list,
+        description="Environment of the staging and upload containers (Kubernetes EnvVar entries): an S3 "
+        "endpoint, a region, or credentials from a Secret of the job's namespace where no IRSA or Pod "
+        "Identity is available. Never the operator's own credentials.",
+    )
+    peer_timeout_seconds: int = Field(
+        default=600, gt=0, alias="peerTimeoutSeconds",
+        description="How long a multi-instance job's pods wait for each other's names to resolve.",
+    )
+
+    @model_validator(mode="after")
+    def no_credentials_in_the_configuration(self) -> ClusterPlacementConfig:
+        # Credentials written here would be the same for every namespace's pods, in a ConfigMap: only
+        # references to a Secret of the job's namespace are taken.
+        for variable in self.env:
+            if variable.get("name") in CREDENTIAL_VARIABLES and "value" in variable:
+                raise ValueError(f"clusterPlacement.env: {variable['name']} must come from a Secret (valueFrom."
+                                 "secretKeyRef), not a value in the operator's configuration")
+        return self
+
+    def resources_for(self, instance_type: str) -> InstanceResources | None:
+        return self.instance_types.get(instance_type) or DEFAULT_INSTANCE_TYPES.get(instance_type)
 
 
 class OperatorConfig(BaseModel):
@@ -118,6 +218,7 @@ class OperatorConfig(BaseModel):
         description="Refuse to write status fields the CRD does not declare (the API server would prune "
         "them); a check for development and tests.",
     )
+    cluster_placement: ClusterPlacementConfig = Field(default_factory=ClusterPlacementConfig, alias="clusterPlacement")
     default_namespace_policy: NamespacePolicy = Field(default_factory=NamespacePolicy, alias="defaultNamespacePolicy")
     namespace_policies: dict[str, NamespacePolicy] = Field(default_factory=dict, alias="namespacePolicies")
 

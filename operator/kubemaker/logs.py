@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 import boto3
 import kubernetes
 
 from . import API_GROUP, API_VERSION
 from .aws.clients import client_config
+from .cluster.logs import iter_pod_log_lines
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -32,6 +34,9 @@ class LogsError(RuntimeError):
 class Target:
     job_name: str
     region: str | None
+    # A TrainingJob placed on the cluster: its Kubernetes Job, and how many hosts it has.
+    cluster_job: str | None = None
+    host_count: int = 1
 
 
 def resolve_target(reference: str, namespace: str, custom_objects: Any) -> Target:
@@ -52,6 +57,12 @@ def resolve_target(reference: str, namespace: str, custom_objects: Any) -> Targe
         job = (status.get("bestTrainingJob") or {}).get("trainingJobName")
     if not job:
         raise LogsError(f"{reference} has no SageMaker training job yet (status: {status.get('conditions')})")
+    spec = obj.get("spec") or {}
+    if plural == "trainingjobs" and spec.get("placement") == "Cluster":
+        if not status.get("clusterJob"):
+            raise LogsError(f"{reference} has no pods yet (status: {status.get('conditions')})")
+        count = (spec.get("resourceConfig") or {}).get("instanceCount") or 1
+        return Target(job, region, cluster_job=status["clusterJob"], host_count=count)
     return Target(job, region)
 
 
@@ -101,6 +112,12 @@ def print_logs(reference: str, namespace: str | None, follow: bool, all_hosts: b
     except LogsError as error:
         print(f"kubemaker logs: {error}", file=sys.stderr)
         return 1
+    if target.cluster_job:  # on the cluster: the training pods' own logs
+        lines = iter_pod_log_lines(kubernetes.client.CoreV1Api(), namespace, target.cluster_job, target.host_count,
+                                   follow, all_hosts)
+        for line in lines:
+            print(line, file=out, flush=True)
+        return 0
     session = boto3.Session()
     logs = session.client("logs", region_name=target.region, config=client_config())
     sagemaker = session.client("sagemaker", region_name=target.region, config=client_config())

@@ -130,3 +130,10 @@ def test_update_training_job_only_for_changed_updatable_members(spec, applied, s
     assert (result.action == "update_training_job") is expect_update
     if expect_update:
         assert result.status["appliedUpdates"] == planner.applied_updatable(spec)
+
+
+def test_a_job_with_no_arn_has_no_console_page():
+    # A job on the cluster (placement: Cluster) is described without an ARN: no console page to link.
+    cluster = {key: value for key, value in description().items() if key != "TrainingJobArn"}
+    assert "consoleUrl" not in planner.status_from_description(cluster, "us-east-1", None)
+    assert "consoleUrl" in planner.status_from_description(description(), "us-east-1", None)

@@ -70,6 +70,21 @@ leaderElection:
   leaseDurationSeconds: {{ .Values.leaderElection.leaseDurationSeconds }}
   renewDeadlineSeconds: {{ .Values.leaderElection.renewDeadlineSeconds }}
   retryPeriodSeconds: {{ .Values.leaderElection.retryPeriodSeconds }}
+{{- with .Values.clusterPlacement }}
+clusterPlacement:
+  enabled: {{ .enabled }}
+  image: "{{ $.Values.image.repository }}:{{ $.Values.image.tag | default $.Chart.AppVersion }}"
+  imagePullPolicy: {{ $.Values.image.pullPolicy }}
+  instanceTypes: {{ .instanceTypes | toJson }}
+  env: {{ .env | toJson }}
+  hostNetwork: {{ .hostNetwork }}
+  {{- with .dnsConfig }}
+  dnsConfig: {{ . | toJson }}
+  {{- end }}
+  clusterDomain: {{ .clusterDomain | quote }}
+  networkInterfaceName: {{ .networkInterfaceName | quote }}
+  peerTimeoutSeconds: {{ .peerTimeoutSeconds }}
+{{- end }}
 defaultNamespacePolicy:
   {{- include "kubemaker.namespacePolicy" .Values.defaultNamespacePolicy | nindent 2 }}
 namespacePolicies:

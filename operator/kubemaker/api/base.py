@@ -87,7 +87,7 @@ def _value_from_wire(annotation: Any, value: Any) -> Any:
         _, value_type = typing.get_args(target)
         return {key: _value_from_wire(value_type, item) for key, item in value.items()}
     if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.timezone.utc)
+        return value.astimezone(datetime.UTC)
     return value
 
 
@@ -118,9 +118,11 @@ def _substitute(annotation: Any, replacements: dict[type, type]) -> Any:
     if origin is typing.Annotated:
         return typing.Annotated[(_substitute(arguments[0], replacements), *arguments[1:])]
     if origin in (Union, types.UnionType):
-        return Union[tuple(_substitute(argument, replacements) for argument in arguments)]
+        # A union of members known only at run time: `X | Y` has no form for a tuple of them.
+        return Union[tuple(_substitute(argument, replacements) for argument in arguments)]  # noqa: UP007
+    # What `list[x]` and `dict[k, v]` make at run time, spelled so mypy does not read them as types.
     if origin is list:
-        return list[_substitute(arguments[0], replacements)]
+        return types.GenericAlias(list, (_substitute(arguments[0], replacements),))
     if origin is dict:
-        return dict[arguments[0], _substitute(arguments[1], replacements)]
+        return types.GenericAlias(dict, (arguments[0], _substitute(arguments[1], replacements)))
     return annotation

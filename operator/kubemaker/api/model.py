@@ -145,7 +145,9 @@ MODEL = KindInfo(
     short_names=("smmodel",),
     spec_model=ModelSpec,
     status_model=ModelStatus,
-    description="A SageMaker model. The spec is CreateModel's request in lowerCamelCase; a change makes a new revision.",
+    description=(
+        "A SageMaker model. The spec is CreateModel's request in lowerCamelCase; a change makes a new revision."
+    ),
     operations=("CreateModel", "DescribeModel", "DeleteModel"),
     name_field="modelName",
     name_max_length=63,

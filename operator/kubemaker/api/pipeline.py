@@ -16,8 +16,8 @@ from kubemaker.api.common import (
     OperatorFields,
     PrinterColumn,
     StatusBase,
-    cel_rules,
     at_most_one,
+    cel_rules,
     tags_with_ownership,
 )
 
@@ -56,7 +56,8 @@ class PipelineSpec(shapes.PipelineSpecFields, OperatorFields, AdoptionField):
     )
 
     # An object is the natural way to write it in YAML; a JSON string (SageMaker's form) works too.
-    pipelineDefinition: dict[str, Any] | str | None = Field(
+    # Wider than the generated member on purpose: requests send it as text (definition_text).
+    pipelineDefinition: dict[str, Any] | str | None = Field(  # type: ignore[assignment]
         None, description="The pipeline definition: a JSON/YAML object, or a JSON string."
     )
     pipelineDefinitionFrom: PipelineDefinitionFrom | None = Field(
@@ -73,11 +74,18 @@ class PipelineSpec(shapes.PipelineSpecFields, OperatorFields, AdoptionField):
         return self
 
 
+def definition_text(definition: dict[str, Any] | str) -> str:
+    """A pipeline definition as the JSON string SageMaker takes."""
+    if isinstance(definition, str):
+        return definition
+    return json.dumps(definition, separators=(",", ":"))
+
+
 def inline_definition(spec: PipelineSpec) -> str | None:
     """spec.pipelineDefinition as the JSON string SageMaker takes (None when it is elsewhere)."""
-    if spec.pipelineDefinition is None or isinstance(spec.pipelineDefinition, str):
-        return spec.pipelineDefinition
-    return json.dumps(spec.pipelineDefinition, separators=(",", ":"))
+    if spec.pipelineDefinition is None:
+        return None
+    return definition_text(spec.pipelineDefinition)
 
 
 def _with_definition(request: dict[str, Any], spec: PipelineSpec, definition: str | None) -> dict[str, Any]:
@@ -137,7 +145,9 @@ PIPELINE = KindInfo(
     short_names=("smpipe",),
     spec_model=PipelineSpec,
     status_model=PipelineStatus,
-    description="A SageMaker pipeline, its definition kept in sync. The spec is CreatePipeline's request in lowerCamelCase.",
+    description=(
+        "A SageMaker pipeline, its definition kept in sync. The spec is CreatePipeline's request in lowerCamelCase."
+    ),
     operations=("CreatePipeline", "UpdatePipeline", "DescribePipeline", "DeletePipeline"),
     name_field="pipelineName",
     name_max_length=256,

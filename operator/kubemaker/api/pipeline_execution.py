@@ -29,7 +29,11 @@ class PipelineExecutionSpec(shapes.PipelineExecutionSpecFields, OperatorFields):
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
-            (exactly_one("pipelineName", "pipelineRef"), "give exactly one of pipelineName and pipelineRef", ".pipelineRef")
+            (
+                exactly_one("pipelineName", "pipelineRef"),
+                "give exactly one of pipelineName and pipelineRef",
+                ".pipelineRef",
+            )
         )
     )
 
@@ -52,7 +56,8 @@ def build_start_pipeline_execution_request(
 
 def build_update_pipeline_execution_request(spec: PipelineExecutionSpec, execution_arn: str) -> dict[str, Any]:
     """UpdatePipelineExecution's request carrying the members the spec may change."""
-    request = {key: value for key, value in to_wire(spec).items() if key in {spec.wire_names[f] for f in UPDATABLE_FIELDS}}
+    updatable = {spec.wire_names[f] for f in UPDATABLE_FIELDS}
+    request = {key: value for key, value in to_wire(spec).items() if key in updatable}
     request["PipelineExecutionArn"] = execution_arn
     return request
 
@@ -101,9 +106,14 @@ class PipelineExecutionStatus(StatusBase):
     failureReason: str | None = Field(None, description="Why the execution failed, if it did.")
     creationTime: datetime.datetime | None = Field(None, description="When the execution started.")
     lastModifiedTime: datetime.datetime | None = Field(None, description="When it last changed.")
-    steps: list[PipelineExecutionStepStatus] | None = Field(None, description="The steps and their status, in the order they started.")
+    steps: list[PipelineExecutionStepStatus] | None = Field(
+        None, description="The steps and their status, in the order they started."
+    )
     stepSummary: str | None = Field(
-        None, description="Each step and its status on one line (Train=Succeeded, Evaluate=Executing), for kubectl get -o wide."
+        None,
+        description=(
+            "Each step and its status on one line (Train=Succeeded, Evaluate=Executing), for kubectl get -o wide."
+        ),
     )
 
 
@@ -113,7 +123,9 @@ PIPELINE_EXECUTION = KindInfo(
     short_names=("smpx",),
     spec_model=PipelineExecutionSpec,
     status_model=PipelineExecutionStatus,
-    description="One execution of a SageMaker pipeline. The spec is StartPipelineExecution's request in lowerCamelCase.",
+    description=(
+        "One execution of a SageMaker pipeline. The spec is StartPipelineExecution's request in lowerCamelCase."
+    ),
     operations=(
         "StartPipelineExecution",
         "UpdatePipelineExecution",

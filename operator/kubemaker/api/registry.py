@@ -2,7 +2,7 @@
 
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,8 @@ KINDS: tuple[KindInfo, ...] = (
 
 _BY_KIND = {kind.kind: kind for kind in KINDS}
 
+SpecModel = TypeVar("SpecModel", bound=BaseModel)
+
 
 def kind_info(kind: str) -> KindInfo:
     return _BY_KIND[kind]
@@ -43,8 +45,13 @@ class InvalidSpec(Stall):
 
 def parse_spec(kind: str, spec: Mapping[str, Any]) -> BaseModel:
     """The validated spec model of a custom resource's `spec` (as kopf hands it over)."""
+    return parse_spec_as(kind_info(kind).spec_model, spec)
+
+
+def parse_spec_as(spec_model: type[SpecModel], spec: Mapping[str, Any]) -> SpecModel:
+    """`spec` validated by its kind's `spec_model`, typed as that model: for a controller, which knows it."""
     try:
-        return kind_info(kind).spec_model.model_validate(dict(spec))
+        return spec_model.model_validate(dict(spec))
     except ValidationError as error:
         raise InvalidSpec(_describe(error)) from None
 

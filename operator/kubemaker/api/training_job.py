@@ -3,9 +3,9 @@ created except for what UpdateTrainingJob changes in place."""
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from kubemaker.api import shapes
 from kubemaker.api.base import ApiModel, narrowed, to_wire
@@ -33,10 +33,122 @@ SPOT_NEEDS_MAX_WAIT = (
 )
 
 
-class TrainingJobSpec(shapes.TrainingJobSpecFields, OperatorFields):
-    """CreateTrainingJob's request in lowerCamelCase, plus deletionPolicy and region."""
+Placement = Literal["SageMaker", "Cluster"]
+ON_CLUSTER = "has(self.placement) && self.placement == 'Cluster'"
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(SPOT_NEEDS_MAX_WAIT))
+
+def on_cluster(rule: str, message: str, field_path: str) -> tuple[str, str, str]:
+    """A CEL rule that holds for every job placed on the cluster."""
+    return f"!({ON_CLUSTER}) || ({rule})", message, field_path
+
+
+def unset(*fields: str) -> str:
+    return " && ".join(f"!has(self.{name})" for name in fields)
+
+
+def not_true(field: str) -> str:
+    return f"!has(self.{field}) || !self.{field}"
+
+
+# SageMaker features that have no meaning for pods on the cluster: refused at apply, naming the field.
+SAGEMAKER_ONLY_FEATURES = (
+    "debugHookConfig", "debugRuleConfigurations", "profilerConfig", "profilerRuleConfigurations",
+    "tensorBoardOutputConfig", "remoteDebugConfig", "retryStrategy", "infraCheckConfig", "sessionChainingConfig",
+    "serverlessJobConfig", "mlflowConfig", "modelPackageConfig", "experimentConfig",
+)
+SAGEMAKER_ONLY_RESOURCES = ("instanceGroups", "keepAlivePeriodInSeconds", "trainingPlanArn", "volumeKmsKeyId",
+                            "instancePlacementConfig", "instancePreferences")
+CLUSTER_RULES = (
+    on_cluster(not_true("enableManagedSpotTraining"),
+               "enableManagedSpotTraining has no meaning with placement: Cluster (spot capacity is SageMaker's); "
+               "remove it, or use placement: SageMaker", ".enableManagedSpotTraining"),
+    on_cluster(unset("vpcConfig"),
+               "vpcConfig has no meaning with placement: Cluster: the pods use the cluster's network "
+               "(placementOptions chooses their nodes)", ".vpcConfig"),
+    on_cluster(not_true("enableNetworkIsolation"),
+               "enableNetworkIsolation has no meaning with placement: Cluster: isolate the pods with a "
+               "NetworkPolicy instead", ".enableNetworkIsolation"),
+    on_cluster(not_true("enableInterContainerTrafficEncryption"),
+               "enableInterContainerTrafficEncryption has no meaning with placement: Cluster: the pods talk "
+               "over the cluster's network", ".enableInterContainerTrafficEncryption"),
+    on_cluster("has(self.algorithmSpecification) && has(self.algorithmSpecification.trainingImage)",
+               "placement: Cluster needs algorithmSpecification.trainingImage: an algorithmName runs only in "
+               "SageMaker", ".algorithmSpecification"),
+    on_cluster("!has(self.algorithmSpecification) || self.algorithmSpecification.trainingInputMode != 'Pipe'",
+               "Pipe mode has no meaning with placement: Cluster: channels are staged as files before the "
+               "container starts; use File", ".algorithmSpecification.trainingInputMode"),
+    on_cluster("!has(self.inputDataConfig) || self.inputDataConfig.all(c, !has(c.inputMode) || c.inputMode != 'Pipe')",
+               "Pipe mode has no meaning with placement: Cluster: every channel is staged as files; use File",
+               ".inputDataConfig"),
+    on_cluster("!has(self.inputDataConfig) || self.inputDataConfig.all(c, has(c.dataSource.s3DataSource) && "
+               "c.dataSource.s3DataSource.s3DataType == 'S3Prefix')",
+               "with placement: Cluster every channel is staged from S3: give an s3DataSource with s3DataType "
+               "S3Prefix (file systems, datasets and manifests are SageMaker's)", ".inputDataConfig"),
+    on_cluster("has(self.resourceConfig) && has(self.resourceConfig.instanceType)",
+               "placement: Cluster needs resourceConfig.instanceType: it is the pods' resources (the operator's "
+               "clusterPlacement.instanceTypes)", ".resourceConfig"),
+    on_cluster("!has(self.resourceConfig) || ("
+               + unset(*(f"resourceConfig.{member}" for member in SAGEMAKER_ONLY_RESOURCES)) + ")",
+               "with placement: Cluster, resourceConfig takes instanceType, instanceCount and volumeSizeInGB only: "
+               + ", ".join(SAGEMAKER_ONLY_RESOURCES) + " are SageMaker's", ".resourceConfig"),
+    on_cluster("!has(self.stoppingCondition) || " + unset("stoppingCondition.maxWaitTimeInSeconds",
+                                                         "stoppingCondition.maxPendingTimeInSeconds"),
+               "with placement: Cluster, stoppingCondition takes maxRuntimeInSeconds only (the pods' deadline)",
+               ".stoppingCondition"),
+    on_cluster(unset(*SAGEMAKER_ONLY_FEATURES),
+               "with placement: Cluster these have no meaning and are refused: " + ", ".join(SAGEMAKER_ONLY_FEATURES),
+               ".placement"),
+    (f"!has(self.placementOptions) || ({ON_CLUSTER})",
+     "placementOptions needs placement: Cluster", ".placementOptions"),
+)
+
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=317)]
+LabelValue = Annotated[str, StringConstraints(max_length=63)]
+DnsSubdomain = Annotated[str, StringConstraints(min_length=1, max_length=253,
+                                                pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class Toleration(ApiModel):
+    """A Kubernetes toleration, as in a pod's spec."""
+
+    key: LabelName | None = Field(None, description="The taint key; empty with operator Exists: every taint.")
+    operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal (the default).")
+    value: LabelValue | None = Field(None, description="The taint value, with operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="The taint effect to tolerate; empty: every effect.")
+    tolerationSeconds: int | None = Field(None, description="With NoExecute: how long the pod stays once tainted.")
+
+
+class PlacementOptions(ApiModel):
+    """Where the training pods of placement: Cluster run, and as whom."""
+
+    nodeSelector: dict[LabelName, LabelValue] | None = Field(None, description="The pods' node selector.")
+    tolerations: list[Toleration] | None = Field(None, description="The pods' tolerations.")
+    priorityClassName: DnsSubdomain | None = Field(None, description="The pods' priority class.")
+    serviceAccountName: DnsSubdomain | None = Field(
+        None, description="The pods' service account: their S3 access (IRSA or EKS Pod Identity on EKS) comes "
+        "from it, never from the operator. Default: the namespace's default service account.")
+
+
+class TrainingJobSpec(shapes.TrainingJobSpecFields, OperatorFields):
+    """CreateTrainingJob's request in lowerCamelCase, plus deletionPolicy, region and placement."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(SPOT_NEEDS_MAX_WAIT, *CLUSTER_RULES))
+
+    placement: Placement = Field(
+        "SageMaker",
+        description="SageMaker: a SageMaker training job. Cluster: the same job on this cluster's own nodes, "
+        "under SageMaker's training container contract (/opt/ml, SM_* variables), its model uploaded where "
+        "SageMaker puts it.",
+    )
+    placementOptions: PlacementOptions | None = Field(
+        None, description="With placement: Cluster: the pods' node selector, tolerations, priority class and "
+        "service account.",
+    )
+
+
+def placed_on_cluster(spec: Mapping[str, Any]) -> bool:
+    return spec.get("placement") == "Cluster"
 
 
 # What UpdateTrainingJob changes on a created job; every other member is immutable.
@@ -106,6 +218,9 @@ class TrainingJobStatus(StatusBase):
     appliedUpdates: AppliedTrainingJobUpdates | None = Field(
         None, description="The members last applied with UpdateTrainingJob."
     )
+    clusterJob: str | None = Field(
+        None, description="With placement: Cluster: the Kubernetes Job (and headless Service) running the training."
+    )
 
 
 # Status keeps the last transitions only: the history of a long job would grow the object unbounded.
@@ -165,6 +280,7 @@ TRAINING_JOB = KindInfo(
         PrinterColumn("Instance-Type", ".spec.resourceConfig.instanceType"),
         PrinterColumn("Count", ".spec.resourceConfig.instanceCount", type="integer"),
         PrinterColumn("Spot-Savings", ".status.spotSavingsPercent", type="integer", description="percent"),
+        PrinterColumn("Placement", ".spec.placement", priority=1),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
     ),
     immutable_fields=fields_except(TrainingJobSpec, "deletionPolicy", "resourceConfig", *UPDATABLE_FIELDS),

@@ -149,7 +149,9 @@ HYPER_PARAMETER_TUNING_JOB = KindInfo(
     short_names=("smhpo",),
     spec_model=HyperParameterTuningJobSpec,
     status_model=HyperParameterTuningJobStatus,
-    description="A SageMaker hyperparameter tuning job. The spec is CreateHyperParameterTuningJob's request in lowerCamelCase.",
+    description=(
+        "A SageMaker hyperparameter tuning job. The spec is CreateHyperParameterTuningJob's request in lowerCamelCase."
+    ),
     operations=(
         "CreateHyperParameterTuningJob",
         "DescribeHyperParameterTuningJob",
@@ -163,7 +165,9 @@ HYPER_PARAMETER_TUNING_JOB = KindInfo(
         PrinterColumn("Completed", ".status.trainingJobStatusCounters.completed", type="integer"),
         PrinterColumn("In-Progress", ".status.trainingJobStatusCounters.inProgress", type="integer"),
         PrinterColumn("Best-Job", ".status.bestTrainingJob.trainingJobName"),
-        PrinterColumn("Objective", ".status.bestTrainingJob.finalHyperParameterTuningJobObjectiveMetric.value", type="number"),
+        PrinterColumn(
+            "Objective", ".status.bestTrainingJob.finalHyperParameterTuningJobObjectiveMetric.value", type="number"
+        ),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
     ),
     immutable_fields=fields_except(HyperParameterTuningJobSpec, "deletionPolicy"),

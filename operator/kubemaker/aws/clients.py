@@ -30,8 +30,8 @@ import botocore.credentials
 import botocore.session
 
 from .. import metrics
-from .errors import EXPIRED_TOKEN_CODES, is_retryable
 from ..config import OperatorConfig
+from .errors import EXPIRED_TOKEN_CODES, is_retryable
 
 USER_AGENT = "kubemaker/0.1"
 # botocore sleeps between its attempts in the worker thread: few, so threads stay free.
@@ -191,7 +191,7 @@ def answered_at(response: dict) -> datetime.datetime | None:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _note_refusal(credentials: AssumedRoleCredentials, parsed: dict, **_: Any) -> None:

@@ -14,6 +14,7 @@ from ..api.registry import KINDS
 from ..runtime.context import Runtime
 from ..runtime.reconciler import KindController, Reconciler
 from ..runtime.tracker import ConfigMapTracker, ExecutionTracker, ListShape, Tracker
+from .common import JobController
 from .endpoint import EndpointController
 from .model import ModelController
 from .pipeline import PipelineController
@@ -25,7 +26,7 @@ from .tuning import TuningJobController
 ENDPOINT_LIST = ListShape("list_endpoints", "Endpoints", "EndpointName")
 
 
-def job(controller: type) -> Callable[[Runtime], KindController]:
+def job(controller: type[JobController]) -> Callable[[Runtime], KindController]:
     return lambda runtime: controller(Tracker(runtime, controller.kind, controller.api.list_shape))
 
 

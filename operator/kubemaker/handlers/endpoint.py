@@ -12,7 +12,7 @@ from ..api.endpoint import (
     scalable_resource_id,
     scaling_policy_name,
 )
-from ..api.registry import parse_spec
+from ..api.registry import parse_spec_as
 from ..aws.clients import call
 from ..aws.ownership import owned_by
 from ..reconcile import endpoint as planner
@@ -20,7 +20,15 @@ from ..reconcile import tenancy
 from ..reconcile.common import model_in_another_region
 from ..runtime.context import ObjectContext
 from ..runtime.outcomes import Call, Cleanup, Event, Plan, stalled, wait
-from ..runtime.protocols import MODEL, adopt_or_refuse, describe_or_none, require_allowed_roles, require_referable, stall, tags_of
+from ..runtime.protocols import (
+    MODEL,
+    adopt_or_refuse,
+    describe_or_none,
+    require_allowed_roles,
+    require_referable,
+    stall,
+    tags_of,
+)
 from ..runtime.tracker import Tracker
 from .model import endpoint_references, recorded_configs
 
@@ -36,7 +44,8 @@ async def observe_autoscaling(ctx: ObjectContext, name: str, variants: set[str])
         autoscaling, "describe_scalable_targets", ServiceNamespace=SERVICE_NAMESPACE,
         ResourceIds=sorted(by_resource), ScalableDimension=SCALABLE_DIMENSION,
     )
-    targets = {by_resource[t["ResourceId"]]: t for t in answer.get("ScalableTargets", []) if t["ResourceId"] in by_resource}
+    targets = {by_resource[t["ResourceId"]]: t for t in answer.get("ScalableTargets", [])
+               if t["ResourceId"] in by_resource}
     policies = {}
     for variant in targets:
         found = await call(
@@ -71,7 +80,7 @@ class EndpointController:
         self.tracker = tracker
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec: EndpointSpec = parse_spec(self.kind, ctx.spec)
+        spec = parse_spec_as(EndpointSpec, ctx.spec)
         name = ctx.sagemaker_name
         require_allowed_roles(ctx, spec.executionRoleArn, where="spec.executionRoleArn")
         client = ctx.client()
@@ -118,8 +127,10 @@ class EndpointController:
                                                await tags_of(client, config["EndpointConfigArn"]))
             if refusal is not None:
                 raise stall(refusal)
-        adopted = await adopt_or_refuse(ctx, client, endpoint["EndpointArn"], "endpoint", name, bool(spec.adoptExisting))
+        adopted = await adopt_or_refuse(ctx, client, endpoint["EndpointArn"], "endpoint", name,
+                                        bool(spec.adoptExisting))
         if adopted:
+            assert config is not None  # adopted only when the tags read above were not ours
             await call(client, "add_tags", ResourceArn=config["EndpointConfigArn"],
                        Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
         await ctx.write_status({
@@ -133,14 +144,16 @@ class EndpointController:
         in_service = endpoint is not None and endpoint["EndpointStatus"] == "InService"
         in_use = (endpoint or {}).get("EndpointConfigName")
         if in_service and in_use != wanted:
-            observed.config_in_use = await describe_or_none(client, "describe_endpoint_config", EndpointConfigName=in_use)
+            observed.config_in_use = await describe_or_none(client, "describe_endpoint_config",
+                                                            EndpointConfigName=in_use)
         pending = ctx.status.get("pendingEndpointConfigName")
         if pending and pending != in_use:
             observed.pending_config = await describe_or_none(
                 client, "describe_endpoint_config", EndpointConfigName=pending
             )
-        if in_service:
-            variants = {v.variantName for v in all_variants(desired.spec)} | set(ctx.status.get("autoScaledVariants") or ())
+        if endpoint is not None and in_service:
+            variants = {v.variantName for v in all_variants(desired.spec)}
+            variants |= set(ctx.status.get("autoScaledVariants") or ())
             variants |= {v["VariantName"] for v in endpoint.get("ProductionVariants") or []}
             observed.targets, observed.policies = await observe_autoscaling(ctx, desired.endpoint_name, variants)
         return observed
@@ -164,7 +177,8 @@ class EndpointController:
                 calls.append(Call("delete_endpoint", {"EndpointName": name}))
                 events.append(Event("Normal", "Deleting", f"deleting SageMaker endpoint {name}"))
             return Cleanup(calls, f"waiting for endpoint {name} to be deleted", events)
-        configs = [Call("delete_endpoint_config", {"EndpointConfigName": c}) for c in await self.our_configs(ctx, client, name)]
+        configs = [Call("delete_endpoint_config", {"EndpointConfigName": c})
+                   for c in await self.our_configs(ctx, client, name)]
         # The models' old revisions may now be unused.
         return Cleanup(autoscaling_removal(ctx, name) + configs,
                        wake=[("Model", ref) for ref in sorted(endpoint_references(ctx.body))])

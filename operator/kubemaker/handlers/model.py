@@ -4,7 +4,7 @@ exist, the models this namespace's endpoint configs use), and its create and cle
 from __future__ import annotations
 
 from ..api.model import ModelSpec, build_create_model_request, model_fingerprint, referenced_training_jobs
-from ..api.registry import parse_spec
+from ..api.registry import parse_spec_as
 from ..aws.clients import call
 from ..aws.errors import is_not_found
 from ..aws.ownership import owned_by
@@ -49,7 +49,7 @@ class ModelController:
     tracker = None  # nothing lists models by modification time: a slow look notices one deleted outside
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec: ModelSpec = parse_spec(self.kind, ctx.spec)
+        spec = parse_spec_as(ModelSpec, ctx.spec)
         resolved = planner.resolve_model_data(
             {name: ctx.referenced("TrainingJob", name) for name in referenced_training_jobs(spec)})
         if isinstance(resolved, Plan):

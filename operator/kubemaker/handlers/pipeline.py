@@ -9,8 +9,8 @@ import asyncio
 
 import kubernetes
 
-from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request, inline_definition
-from ..api.registry import parse_spec
+from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request, definition_text
+from ..api.registry import parse_spec_as
 from ..aws.clients import call
 from ..conditions import Health
 from ..reconcile import pipeline as planner
@@ -34,6 +34,7 @@ def definition_source(spec: PipelineSpec) -> str:
     if spec.pipelineDefinition is not None:
         return "spec.pipelineDefinition"
     location = spec.pipelineDefinitionS3Location
+    assert location is not None  # the spec model requires exactly one of the three sources
     return f"s3://{location.bucket}/{location.objectKey}"
 
 
@@ -45,7 +46,7 @@ class PipelineController:
         self.tracker = configmaps
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec: PipelineSpec = parse_spec(self.kind, ctx.spec)
+        spec = parse_spec_as(PipelineSpec, ctx.spec)
         read, configmap_text = await self.configmap_definition(ctx, spec)
         if isinstance(configmap_text, Plan):
             configmap_text.follow = read
@@ -97,7 +98,8 @@ class PipelineController:
             plan.look_again = "resync"
         return plan
 
-    async def configmap_definition(self, ctx: ObjectContext, spec: PipelineSpec) -> tuple[ConfigMapRead, str | Plan | None]:
+    async def configmap_definition(self, ctx: ObjectContext,
+                                   spec: PipelineSpec) -> tuple[ConfigMapRead, str | Plan | None]:
         """The definition text from spec.pipelineDefinitionFrom.configMapKeyRef (None without one),
         or a plan to stall on a missing ConfigMap or key; and what the ConfigMap tracker follows."""
         if spec.pipelineDefinitionFrom is None:
@@ -122,9 +124,10 @@ class PipelineController:
             planner.require_sendable(configmap_text, source)
             return planner.definition_document(configmap_text, source)
         if spec.pipelineDefinition is not None:
-            planner.require_sendable(inline_definition(spec), source)
+            planner.require_sendable(definition_text(spec.pipelineDefinition), source)
             return planner.definition_document(spec.pipelineDefinition, source)
         location = spec.pipelineDefinitionS3Location
+        assert location is not None  # the spec model requires exactly one of the three sources
         version = {"VersionId": location.versionId} if location.versionId else {}
         response = await call(ctx.client("s3"), "get_object", Bucket=location.bucket, Key=location.objectKey, **version)
         body = await asyncio.to_thread(response["Body"].read)

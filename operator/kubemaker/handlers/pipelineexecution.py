@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
-from ..api.pipeline_execution import build_start_pipeline_execution_request, build_update_pipeline_execution_request
-from ..api.registry import parse_spec
+from ..api.pipeline_execution import (
+    PipelineExecutionSpec,
+    build_start_pipeline_execution_request,
+    build_update_pipeline_execution_request,
+)
+from ..api.registry import parse_spec_as
 from ..aws.clients import call
 from ..conditions import Health
 from ..reconcile import pipelineexecution as planner
@@ -25,11 +29,12 @@ class PipelineExecutionController:
         self.tracker = tracker
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
-        spec = parse_spec(self.kind, ctx.spec)
+        spec = parse_spec_as(PipelineExecutionSpec, ctx.spec)
         client = ctx.client()
         arn = ctx.status.get("pipelineExecutionArn")
         if not arn:
-            pipeline = ctx.referenced("Pipeline", ctx.spec["pipelineRef"]["name"]) if ctx.spec.get("pipelineRef") else None
+            ref = ctx.spec.get("pipelineRef")
+            pipeline = ctx.referenced("Pipeline", ref["name"]) if ref else None
             pipeline_name = planner.resolve_pipeline(ctx.spec, pipeline)
             if isinstance(pipeline_name, Plan):
                 return pipeline_name

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..api.registry import parse_spec
-from ..api.transform_job import build_create_transform_job_request
+from ..api.registry import parse_spec_as
+from ..api.transform_job import TransformJobSpec, build_create_transform_job_request
 from ..reconcile import transform as planner
 from ..reconcile.common import model_in_another_region
 from ..runtime.context import ObjectContext
@@ -35,7 +35,8 @@ class TransformJobController(JobController):
             return model_name
         if ctx.spec.get("modelName"):
             await require_referable(ctx, client, MODEL, model_name, "spec.modelName")
-        return build_create_transform_job_request(parse_spec(self.kind, ctx.spec), name, model_name, ctx.owner.tag_map())
+        spec = parse_spec_as(TransformJobSpec, ctx.spec)
+        return build_create_transform_job_request(spec, name, model_name, ctx.owner.tag_map())
 
     async def plan_observed(self, ctx: ObjectContext, client, description: dict) -> Plan:
         return planner.plan_observed(ctx.status, description, ctx.region)

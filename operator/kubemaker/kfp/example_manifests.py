@@ -26,6 +26,14 @@ spec:
     maxRuntimeInSeconds: 1800
 """
 
+# The same training on the cluster's own nodes (docs/training.md, "Train on your own nodes"): the model
+# lands where SageMaker would put it, so the Model and Endpoint steps serve it from SageMaker unchanged.
+TRAINING_JOB_ON_CLUSTER = TRAINING_JOB.replace("spec:\n", """spec:
+  placement: Cluster
+  placementOptions:
+    serviceAccountName: training
+""", 1)
+
 MODEL = f"""
 apiVersion: sagemaker.kubemaker.io/v1alpha1
 kind: Model

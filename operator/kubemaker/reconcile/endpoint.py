@@ -15,11 +15,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..api.base import from_wire
 from ..api.endpoint import (
+    SCALABLE_DIMENSION,
+    SERVICE_NAMESPACE,
     EndpointSpec,
     EndpointStatus,
     EndpointVariant,
@@ -35,8 +38,6 @@ from ..api.endpoint import (
     scalable_resource_id,
     scaling_policy_name,
     variant_summary,
-    SCALABLE_DIMENSION,
-    SERVICE_NAMESPACE,
 )
 from ..api.registry import dump_status
 from ..conditions import Health
@@ -169,7 +170,8 @@ def variant_statuses(summaries: list[dict] | None) -> list[VariantStatus]:
 def observed_status(endpoint: dict | None, region: str) -> dict[str, Any]:
     """What DescribeEndpoint says, in status form."""
     if endpoint is None:
-        return {"endpointStatus": None, "productionVariants": None, "shadowProductionVariants": None, "variantSummary": None}
+        return {"endpointStatus": None, "productionVariants": None, "shadowProductionVariants": None,
+                "variantSummary": None}
     status = EndpointStatus.model_validate(from_wire(EndpointStatus, {
         key: value for key, value in endpoint.items() if key not in ("ProductionVariants", "ShadowProductionVariants")
     }))
@@ -226,7 +228,8 @@ def variants_blocking_update(desired_request: dict, config_in_use: dict | None, 
     blocking = []
     for name in sorted(registered):
         old, new = before.get(name), after.get(name)
-        if new is None or old is None or old.get("InstanceType") != new.get("InstanceType") or "ServerlessConfig" in new:
+        if (new is None or old is None or old.get("InstanceType") != new.get("InstanceType")
+                or "ServerlessConfig" in new):
             blocking.append(name)
     return blocking
 
@@ -236,8 +239,8 @@ def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Plan
     name = desired.endpoint_name
     wanted = autoscaled_variants(desired.spec)
     ours = set(status.get("autoScaledVariants") or ()) | set(wanted)
-    for variant in sorted(set(observed.targets) & ours - set(wanted)):
-        return deregistration_steps(name, variant, observed, status)
+    for dropped in sorted(set(observed.targets) & ours - set(wanted)):
+        return deregistration_steps(name, dropped, observed, status)
     for variant_name, variant in sorted(wanted.items()):
         target_request = build_register_scalable_target_request(name, variant)
         target = observed.targets.get(variant_name)
@@ -247,8 +250,8 @@ def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Plan
                 "register_scalable_target", target_request,
                 status={"autoScaledVariants": sorted(set(status.get("autoScaledVariants") or ()) | {variant_name})},
                 events=[Event("Normal", "AutoScalingRegistered",
-                              f"variant {variant_name} scales between {variant.autoScaling.minCapacity} and "
-                              f"{variant.autoScaling.maxCapacity} instances")],
+                              f"variant {variant_name} scales between {target_request['MinCapacity']} and "
+                              f"{target_request['MaxCapacity']} instances")],
             )
         policy_request = build_put_scaling_policy_request(name, variant)
         policy = observed.policies.get(variant_name)
@@ -297,7 +300,8 @@ def plan_endpoint(desired: Desired, observed: Observed, status: dict, generation
                   config: dict[str, Any] | None = None) -> Plan:
     """The next step toward the spec, with the status to report, and what the tracker follows.
     `config`: desired_config's answer, when the caller has it already."""
-    plan = next_step(desired, observed, status, generation, region, config or desired_config(desired, observed.endpoint))
+    config = config or desired_config(desired, observed.endpoint)
+    plan = next_step(desired, observed, status, generation, region, config)
     plan.follow = observed.endpoint or {"EndpointName": desired.endpoint_name}
     if plan.action == "delete_endpoint_config":
         plan.wake = [("Model", ref) for ref in sorted(desired.model_names)]  # old revisions may now be unused
@@ -343,7 +347,8 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
                 Health.reconciling("Recreating", f"deleting failed endpoint {name} to create it again"),
                 {"failedGeneration": None, "endpointArn": None},
                 action="delete_endpoint", request={"EndpointName": name},
-                events=[Event("Normal", "Recreating", f"deleting failed endpoint {name} to create it from the new spec")],
+                events=[Event("Normal", "Recreating",
+                              f"deleting failed endpoint {name} to create it from the new spec")],
             )
         return step(
             Health.stalled("EndpointFailed", f"endpoint failed: {reason}; change the spec to delete and re-create it"),
@@ -396,7 +401,8 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
 
     if in_use != config_name:
         if status.get("failedGeneration") == generation:
-            return step(Health.stalled("UpdateFailed", f"the update of generation {generation} failed; change the spec to try again"))
+            return step(Health.stalled("UpdateFailed", f"the update of generation {generation} failed; "
+                                                       "change the spec to try again"))
         ours = set(status.get("autoScaledVariants") or ()) | set(autoscaled_variants(desired.spec))
         for variant in variants_blocking_update(config, observed.config_in_use, set(observed.targets) & ours):
             return deregistration_steps(name, variant, observed, status)
@@ -406,14 +412,16 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
                 {"failedEndpointConfigNames": [n for n in failed if n != config_name] or None},
                 action="create_endpoint_config", request=config, requeue_after=0,
                 before={"pendingEndpointConfigName": config_name},
-                events=[Event("Normal", "CreatingEndpointConfig", f"creating endpoint config {config_name} for the new spec")],
+                events=[Event("Normal", "CreatingEndpointConfig",
+                              f"creating endpoint config {config_name} for the new spec")],
             )
         return step(
             Health.reconciling("Updating", f"updating endpoint to endpoint config {config_name}"),
             {"failedGeneration": None, "pendingEndpointConfigName": config_name},
             action="update_endpoint", request=build_update_endpoint_request(desired.spec, name, config_name),
             requeue_after=0,
-            events=[Event("Normal", "Updating", f"UpdateEndpoint from {in_use} to {config_name}" + deployment_note(desired.spec))],
+            events=[Event("Normal", "Updating",
+                          f"UpdateEndpoint from {in_use} to {config_name}" + deployment_note(desired.spec))],
         )
 
     # The endpoint runs the desired config.
@@ -444,7 +452,8 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
             requeue_after=0,
             events=[Event("Normal", "UpdatingWeights", "UpdateEndpointWeightsAndCapacities: " + ", ".join(differing))],
         )
-    return step(Health.ready("InService", f"endpoint in service with endpoint config {in_use}"), {"failedGeneration": None})
+    return step(Health.ready("InService", f"endpoint in service with endpoint config {in_use}"),
+                {"failedGeneration": None})
 
 
 def deployment_note(spec: EndpointSpec) -> str:
@@ -468,7 +477,8 @@ def plan_create(desired: Desired, config: dict, observed: Observed, status: dict
         return step(
             Health.reconciling("DeletingOldConfig", f"deleting endpoint config {doomed}, not used by the new endpoint"),
             {
-                "endpointConfigName": None if status.get("endpointConfigName") == doomed else status.get("endpointConfigName"),
+                "endpointConfigName": (None if status.get("endpointConfigName") == doomed
+                                       else status.get("endpointConfigName")),
                 "pendingEndpointConfigName": None if pending == doomed else pending,
                 "failedEndpointConfigNames": [n for n in failed if n != doomed] or None,
             },

@@ -33,7 +33,8 @@ def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Plan:
         if state != "Completed" or not artifacts:
             secondary = status.get("secondaryStatus") or "not started"
             return wait(
-                "WaitingForTrainingJob", f"waiting for TrainingJob {name} to complete (now {state or 'Pending'}: {secondary})"
+                "WaitingForTrainingJob",
+                f"waiting for TrainingJob {name} to complete (now {state or 'Pending'}: {secondary})",
             )
         urls[name] = artifacts
     return urls
@@ -92,7 +93,8 @@ def plan_revisions(revisions: list[dict], current: dict, in_use: set[str], regio
             status=model_status(remaining, current, region),
             action="delete_model",
             request={"ModelName": doomed["modelName"]},
-            events=[Event("Normal", "RevisionDeleted", f"deleted model revision {doomed['modelName']}: no endpoint config uses it")],
+            events=[Event("Normal", "RevisionDeleted",
+                          f"deleted model revision {doomed['modelName']}: no endpoint config uses it")],
             requeue_after=0,
         )
     kept = [r["modelName"] for r in ordered[:-1]]
@@ -110,7 +112,7 @@ def covers(observed: Any, desired: Any) -> bool:
     if isinstance(desired, list):
         return (
             isinstance(observed, list) and len(observed) == len(desired)
-            and all(covers(have, want) for have, want in zip(observed, desired))
+            and all(covers(have, want) for have, want in zip(observed, desired, strict=True))
         )
     if isinstance(desired, bool) or isinstance(observed, bool):
         return observed is desired

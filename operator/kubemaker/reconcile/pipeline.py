@@ -4,6 +4,7 @@ documents (the same definition written as a JSON string or a YAML object makes n
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 from ..api.base import from_wire
@@ -21,7 +22,9 @@ NOT_COMPARED = ("PipelineName", "PipelineDefinition", "PipelineDefinitionS3Locat
 
 
 # SageMaker's PipelineDefinition limit, from the service model.
-MAX_DEFINITION_LENGTH = next(c.max_length for c in PipelineDefinition.__metadata__ if hasattr(c, "max_length"))
+MAX_DEFINITION_LENGTH = next(
+    c.max_length for c in typing.get_args(PipelineDefinition)[1:] if hasattr(c, "max_length")
+)
 
 
 class InvalidDefinition(Stall):
@@ -55,7 +58,8 @@ def definition_document(definition: dict[str, Any] | str, source: str) -> dict[s
     return document
 
 
-def out_of_sync(update_request: dict[str, Any], desired_definition: dict[str, Any] | None, description: dict) -> list[str]:
+def out_of_sync(update_request: dict[str, Any], desired_definition: dict[str, Any] | None,
+                description: dict) -> list[str]:
     """The UpdatePipeline members whose desired value differs from what SageMaker describes. Members
     the spec leaves out are not compared: SageMaker keeps its own value for those."""
     changed = []

@@ -43,7 +43,8 @@ def step_summary(steps: list[dict]) -> str:
 def status_from(description: dict, steps: list[dict], pipeline_name: str, region: str) -> dict[str, Any]:
     status = PipelineExecutionStatus.model_validate(from_wire(PipelineExecutionStatus, description))
     status.pipelineName = pipeline_name
-    status.steps = [PipelineExecutionStepStatus.model_validate(from_wire(PipelineExecutionStepStatus, s)) for s in steps]
+    status.steps = [PipelineExecutionStepStatus.model_validate(from_wire(PipelineExecutionStepStatus, s))
+                    for s in steps]
     status.stepSummary = step_summary(steps) or None
     execution_id = description["PipelineExecutionArn"].rsplit("/", 1)[-1]
     status.consoleUrl = console_url(region, f"pipelines/{pipeline_name}/executions/{execution_id}")
@@ -57,9 +58,11 @@ def health_of(description: dict, steps: list[dict]) -> Health:
         return Health.ready("Succeeded", f"pipeline execution succeeded ({len(steps)} steps)")
     if state == "Failed":
         if failed:
-            reasons = "; ".join(f"step {step['StepName']} failed: {step.get('FailureReason') or 'no reason given'}" for step in failed)
+            reasons = "; ".join(f"step {step['StepName']} failed: {step.get('FailureReason') or 'no reason given'}"
+                                for step in failed)
             return Health.stalled("StepFailed", reasons)
-        return Health.stalled("Failed", f"pipeline execution failed: {description.get('FailureReason') or 'no reason given'}")
+        reason = description.get("FailureReason") or "no reason given"
+        return Health.stalled("Failed", f"pipeline execution failed: {reason}")
     if state == "Stopped":
         return Health.stalled("Stopped", "pipeline execution was stopped")
     running = [step["StepName"] for step in steps if step.get("StepStatus") not in TERMINAL_STEP_STATES]

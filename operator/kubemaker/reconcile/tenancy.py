@@ -77,7 +77,8 @@ def role_refusal(namespace: str, policy: NamespacePolicy, roles: Iterable[tuple[
     return None
 
 
-def pipeline_definition_refusal(namespace: str, policy: NamespacePolicy, document: dict[str, Any], source: str) -> Health | None:
+def pipeline_definition_refusal(namespace: str, policy: NamespacePolicy, document: dict[str, Any],
+                                source: str) -> Health | None:
     """A definition passes its steps' roles: literal ones and parameters' defaults must be allowed,
     and a role built by an expression cannot be checked, so it is refused."""
     roles = definition_roles(document)
@@ -130,7 +131,8 @@ def adoption_refusal(owner: Owner, noun: str, name: str, tags: list[dict] | None
     values = tags_to_dict(tags)
     if not any(key in values for key in (UID_TAG, NAMESPACE_TAG)) or values.get(UID_TAG) == owner.uid:
         return None
-    if (values.get(KIND_TAG), values.get(NAMESPACE_TAG), values.get(NAME_TAG)) == (owner.kind, owner.namespace, owner.name):
+    tagged = (values.get(KIND_TAG), values.get(NAMESPACE_TAG), values.get(NAME_TAG))
+    if tagged == (owner.kind, owner.namespace, owner.name):
         return None
     return Health.stalled(
         OWNED_BY_ANOTHER_OBJECT,

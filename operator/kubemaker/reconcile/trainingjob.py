@@ -25,7 +25,8 @@ def status_from_description(description: dict, region: str, log_streams: list[st
     """Status fields in SageMaker's words (from DescribeTrainingJob), plus what users ask for."""
     status = TrainingJobStatus.model_validate(from_wire(TrainingJobStatus, description))
     status.secondaryStatusTransitions = (status.secondaryStatusTransitions or [])[-MAX_REPORTED_TRANSITIONS:]
-    status.consoleUrl = console_url(region, f"jobs/{description['TrainingJobName']}")
+    if description.get("TrainingJobArn"):  # a job on the cluster (placement: Cluster) has no console page
+        status.consoleUrl = console_url(region, f"jobs/{description['TrainingJobName']}")
     if description.get("EnableManagedSpotTraining"):
         status.spotSavingsPercent = spot_savings_percent(
             description.get("BillableTimeInSeconds"), description.get("TrainingTimeInSeconds")
@@ -46,7 +47,8 @@ def issues_found(description: dict) -> list[str]:
     statuses = (description.get("DebugRuleEvaluationStatuses") or []) + (
         description.get("ProfilerRuleEvaluationStatuses") or []
     )
-    return [rule.get("RuleConfigurationName", "?") for rule in statuses if rule.get("RuleEvaluationStatus") == "IssuesFound"]
+    return [rule.get("RuleConfigurationName", "?") for rule in statuses
+            if rule.get("RuleEvaluationStatus") == "IssuesFound"]
 
 
 def health_of(description: dict) -> Health:
@@ -75,12 +77,17 @@ def latest_reported_start(previous_status: dict) -> datetime.datetime | None:
 
 
 def transition_events(previous_status: dict, description: dict) -> list[Event]:
-    """One Event per secondary status SageMaker entered since the status last reported."""
+    """One Event per secondary status SageMaker entered since the status last reported. Two statuses
+    may start in the same second (a job on the cluster has Kubernetes' whole-second times): at the
+    latest reported time, only the statuses status did not report are new."""
     reported_until = latest_reported_start(previous_status)
+    reported_last = {t.get("status") for t in previous_status.get("secondaryStatusTransitions") or []
+                     if t.get("startTime") and datetime.datetime.fromisoformat(t["startTime"]) == reported_until}
     events = []
     for transition in description.get("SecondaryStatusTransitions", []):
         started = transition.get("StartTime")
-        if reported_until is not None and started is not None and started <= reported_until:
+        if reported_until is not None and started is not None and (
+                started < reported_until or (started == reported_until and transition.get("Status") in reported_last)):
             continue
         status = transition.get("Status")
         kind = "Warning" if status in WARNING_SECONDARY_STATES else "Normal"
@@ -90,7 +97,8 @@ def transition_events(previous_status: dict, description: dict) -> list[Event]:
         events.append(Event(kind, f"Training{status}", message))
     became = description.get("TrainingJobStatus")
     if became == "Completed" and previous_status.get("trainingJobStatus") != "Completed" and issues_found(description):
-        events.append(Event("Warning", "RuleIssuesFound", "rules found issues: " + ", ".join(issues_found(description))))
+        found = ", ".join(issues_found(description))
+        events.append(Event("Warning", "RuleIssuesFound", f"rules found issues: {found}"))
     return events
 
 

@@ -4,9 +4,10 @@ client, the work queue, the objects the watch has shown) and one object's `Objec
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
@@ -39,7 +40,7 @@ class Runtime:
     custom_objects: Any
     core: Any
     # Keys of objects due for a pass: the watch and the trackers add, the reconciler's workers take.
-    work_queue: WorkQueue = field(default_factory=WorkQueue)
+    work_queue: WorkQueue[ObjectKey] = field(default_factory=WorkQueue)
     events: EventPoster = field(init=False)
     # The latest body (with the status this operator last wrote) of each object the watch has shown:
     # references are read here, never with a GET per pass.
@@ -50,7 +51,7 @@ class Runtime:
         self.events = EventPoster(self.core)
 
     @classmethod
-    def create(cls, config: OperatorConfig) -> "Runtime":
+    def create(cls, config: OperatorConfig) -> Runtime:
         try:
             kubernetes.config.load_incluster_config()
         except kubernetes.config.ConfigException:
@@ -75,6 +76,17 @@ class Runtime:
         )
         response.drain_conn()
         response.release_conn()
+
+    async def kubernetes_request(self, method: str, path: str, body: dict | None = None,
+                                 query: list[tuple[str, str]] | None = None) -> dict:
+        """One call to the Kubernetes API by path (runtime.kubeapi builds them), its answer as JSON:
+        any kind, with no client class or discovery per kind."""
+        response = await asyncio.to_thread(
+            self.core.api_client.call_api, path, method, query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=body, auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+        )
+        return json.loads(response.data or b"{}")
 
     async def patch_object(self, plural: str, namespace: str, name: str, json_patch: list[dict]) -> None:
         response = await asyncio.to_thread(
@@ -126,10 +138,12 @@ class ObjectContext:
         list only if the object is still the version we read."""
         if FINALIZER in self.finalizers:
             return
+        patch: list[dict[str, Any]]
         if self.finalizers:
             patch = [{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]
         else:
-            patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": self.body["metadata"]["resourceVersion"]},
+            version = self.body["metadata"]["resourceVersion"]
+            patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
                      {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
         await self.runtime.patch_object(self.plural, self.namespace, self.name, patch)
         self.body["metadata"]["finalizers"] = [*self.finalizers, FINALIZER]
@@ -139,7 +153,8 @@ class ObjectContext:
         index = self.finalizers.index(FINALIZER)
         path = f"/metadata/finalizers/{index}"
         await self.runtime.patch_object(self.plural, self.namespace, self.name,
-                                        [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}])
+                                        [{"op": "test", "path": path, "value": FINALIZER},
+                                         {"op": "remove", "path": path}])
 
     @property
     def spec(self) -> dict:

@@ -86,7 +86,8 @@ class EventPoster:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         namespace = event.involved["namespace"]
         response = self._core.create_namespaced_event(namespace, {
-            "metadata": {"generateName": f"{event.involved['name'][:EVENT_NAME_PREFIX_LENGTH]}.", "namespace": namespace},
+            "metadata": {"generateName": f"{event.involved['name'][:EVENT_NAME_PREFIX_LENGTH]}.",
+                         "namespace": namespace},
             "involvedObject": event.involved,
             "type": event.type,
             "reason": event.reason,

@@ -62,7 +62,7 @@ class LeaseRecord:
     resource_version: str
 
     @classmethod
-    def from_lease(cls, lease: dict) -> "LeaseRecord":
+    def from_lease(cls, lease: dict) -> LeaseRecord:
         spec = lease.get("spec") or {}
         return cls(
             holder=spec.get("holderIdentity") or "",
@@ -93,7 +93,7 @@ def must_step_down(last_renewal: float, now: float, renew_deadline: float) -> bo
 
 def micro_time(moment: datetime.datetime) -> str:
     """The Lease's MicroTime format."""
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def held_spec(action: Action, record: LeaseRecord | None, identity: str, lease_duration_seconds: int,
@@ -197,7 +197,7 @@ class LeaderElector:
             record = LeaseRecord.from_lease(lease)
             body = {"metadata": {"name": self.name, "namespace": self.namespace,
                                  "resourceVersion": record.resource_version},
-                    "spec": released_spec(record, datetime.datetime.now(datetime.timezone.utc))}
+                    "spec": released_spec(record, datetime.datetime.now(datetime.UTC))}
             await asyncio.wait_for(self._call(self.leases.replace_namespaced_lease, self.name, self.namespace, body,
                                               timeout=self.config.renew_deadline_seconds),
                                    self.config.renew_deadline_seconds)
@@ -231,12 +231,13 @@ class LeaderElector:
         if action is Action.WAIT:
             return False
         spec = held_spec(action, record, self.identity, self.config.lease_duration_seconds,
-                         datetime.datetime.now(datetime.timezone.utc))
+                         datetime.datetime.now(datetime.UTC))
         metadata = {"name": self.name, "namespace": self.namespace}
         if action is Action.CREATE:
             written = await self._call(self.leases.create_namespaced_lease, self.namespace,
                                        {"metadata": metadata, "spec": spec}, timeout=timeout)
         else:
+            assert record is not None  # decide() answers CREATE exactly when there is no Lease
             metadata["resourceVersion"] = record.resource_version  # a Conflict if anyone wrote since
             written = await self._call(self.leases.replace_namespaced_lease, self.name, self.namespace,
                                        {"metadata": metadata, "spec": spec}, timeout=timeout)
@@ -244,7 +245,7 @@ class LeaderElector:
         self.holder = self.identity
         # From when the try began: the others' clocks started no earlier than our write.
         self._last_renewal = started
-        if action is Action.ACQUIRE and record.holder:
+        if action is Action.ACQUIRE and record is not None and record.holder:
             log.info("lease %s: took over from %s, which did not renew it for %d s", self.lease, record.holder,
                      record.lease_duration_seconds)
         return True

@@ -45,6 +45,19 @@ class SageMakerObject:
     arn_member: str
 
 
+# The `service` of a plan or cleanup call that goes to the Kubernetes API (runtime.kubeapi), not AWS.
+KUBERNETES = "kubernetes"
+
+
+@dataclass(frozen=True)
+class KubernetesObject:
+    """A kind of Kubernetes object a plan creates in its object's namespace (its request is the
+    manifest); ours when its owner label carries the object's uid (runtime.kubeapi)."""
+
+    api_version: str
+    kind: str
+
+
 @dataclass
 class Plan:
     """One step of reconciliation, for the core to carry out: at most one mutating call (`action`
@@ -53,7 +66,7 @@ class Plan:
     - `before`: status written before the call: a create's marker, so after a crash the next pass
       looks for what the call may have made instead of making it again.
     - `creates`: the call makes a named object; "already exists" then means an earlier pass (ours,
-      if the object carries our tags) made it.
+      if the object carries our tags, or a Kubernetes object our owner label) made it.
     - `record`: status fields taken from the call's answer (field -> answer member).
     - `again`: observe and plan again in the same pass once the call is made (a create, then its
       description).
@@ -67,7 +80,7 @@ class Plan:
     request: dict[str, Any] | None = None
     service: str = "sagemaker"
     before: dict[str, Any] = field(default_factory=dict)
-    creates: SageMakerObject | None = None
+    creates: SageMakerObject | KubernetesObject | None = None
     record: dict[str, str] = field(default_factory=dict)
     again: bool = False
     events: list[Event] = field(default_factory=list)

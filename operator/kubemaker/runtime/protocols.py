@@ -65,7 +65,8 @@ async def adopt_or_refuse(ctx: ObjectContext, client, arn: str, kind: str, name:
     if not ctx.runtime.config.policy_for(ctx.namespace).allow_adoption:
         raise Stall("AdoptionNotAllowed", f"namespace {ctx.namespace} may not adopt the existing {kind} {name} "
                     "(operator configuration: allowAdoption)")
-    await call(client, "add_tags", ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
+    await call(client, "add_tags", ResourceArn=arn,
+               Tags=[{"Key": k, "Value": v} for k, v in ctx.owner.tag_map().items()])
     ctx.event(Event("Normal", "Adopted", f"adopted the existing SageMaker {kind} {name} (was {owner})"))
     return True
 
@@ -91,7 +92,8 @@ MODEL_PACKAGE_GROUP = SageMakerObject("model package group", "describe_model_pac
                                 "ModelPackageGroupArn")
 
 
-async def require_referable(ctx: ObjectContext, client, kind: SageMakerObject, name: str, field_name: str) -> dict | None:
+async def require_referable(ctx: ObjectContext, client, kind: SageMakerObject, name: str,
+                            field_name: str) -> dict | None:
     """Stalls unless the namespace may use the SageMaker object `name` (its tags name this namespace,
     or the policy lists it); its description, or None when it does not exist (SageMaker's own
     refusal then says so, and nobody's object was used)."""

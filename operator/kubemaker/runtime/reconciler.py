@@ -20,8 +20,9 @@ import copy
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import kopf
 import kubernetes
@@ -33,8 +34,19 @@ from ..aws.errors import QUOTA_CODES, ErrorKind, already_exists, classify, error
 from ..aws.ownership import describe_owner, owned_by
 from ..conditions import STALLED, Health, build_conditions, condition, is_true
 from ..metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
+from . import kubeapi
 from .context import ObjectContext, Runtime
-from .outcomes import Cleanup, Event, ObjectKey, Plan, Stall, Transient
+from .outcomes import (
+    KUBERNETES,
+    Cleanup,
+    Event,
+    KubernetesObject,
+    ObjectKey,
+    Plan,
+    SageMakerObject,
+    Stall,
+    Transient,
+)
 from .protocols import tags_of
 
 # Under sustained faults botocore's retry quota runs dry and errors reach us directly, so this
@@ -67,7 +79,7 @@ class KindController(Protocol):
 UNREAD_METADATA = ("managedFields", "annotations")
 
 
-def trimmed(body: Any) -> dict:
+def trimmed(body: Mapping[str, Any]) -> dict:
     """The parts of a body reconciliation reads, sharing kopf's (a watch event's body is never
     changed after it arrives, only replaced by the next)."""
     parts = {key: body[key] for key in ("apiVersion", "kind", "spec", "status") if key in body}
@@ -75,14 +87,14 @@ def trimmed(body: Any) -> dict:
     return parts
 
 
-def snapshot(body: Any) -> dict:
+def snapshot(body: Mapping[str, Any]) -> dict:
     """A private copy of a body, so one pass sees one consistent object."""
     return copy.deepcopy(trimmed(body))
 
 
 def stalled_for_generation(status: dict, generation: int) -> bool:
     """Stalled until the spec changes; a quota Stall is not: it is tried again at its slow interval."""
-    stalled = condition(status.get("conditions"), STALLED)
+    stalled = condition(status.get("conditions"), STALLED) or {}
     return (is_true(status.get("conditions"), STALLED) and stalled.get("observedGeneration") == generation
             and stalled.get("reason") not in QUOTA_CODES)
 
@@ -91,33 +103,50 @@ async def execute(ctx: ObjectContext, plan: Plan) -> None:
     """Makes the plan's call: the create-once protocol, once for every kind. The marker in `before`
     is written first; SageMaker's unique names (or a client token) turn a repeated create into
     "already exists", which is fine when the object carries our tags."""
+    action, request = plan.action, plan.request
+    assert action is not None and request is not None  # run_pass executes only plans with a call
     if plan.before:
         await ctx.write_status(plan.before)
     try:
-        response = await call(ctx.client(plan.service), plan.action, **plan.request)
+        response = await send(ctx, plan.service, action, request)
     except Exception as error:
-        if plan.action.startswith(("delete_", "deregister_")) and is_gone(error):
+        if action.startswith(("delete_", "deregister_")) and gone(error):
             return
-        if plan.creates is not None and already_exists(error):
-            await require_ours(ctx, plan)
+        if isinstance(plan.creates, KubernetesObject) and kubeapi.already_exists(error):
+            await kubeapi.require_ours(ctx, plan.creates, request)
+            return
+        if isinstance(plan.creates, SageMakerObject) and already_exists(error):
+            await require_ours(ctx, plan.service, plan.creates, request)
             return
         if "createPending" in plan.before:
             # Nothing was made: the name is derived again, and a retry after an unseen success
             # finds the object by it instead of making a second one.
             await ctx.write_status({"createPending": None})
         raise
-    if plan.creates is not None:
-        ctx.made.add(plan.request[plan.creates.name_member])
+    if isinstance(plan.creates, KubernetesObject):
+        ctx.made.add(request["metadata"]["name"])
+    elif plan.creates is not None:
+        ctx.made.add(request[plan.creates.name_member])
     for field_name, member in plan.record.items():
         plan.status[field_name] = response[member]
 
 
-async def require_ours(ctx: ObjectContext, plan: Plan) -> None:
+async def send(ctx: ObjectContext, service: str, action: str, request: dict[str, Any]) -> dict:
+    """One call of a plan or cleanup: to the Kubernetes API, or to the AWS service."""
+    if service == KUBERNETES:
+        return await kubeapi.send(ctx, action, request)
+    return await call(ctx.client(service), action, **request)
+
+
+def gone(error: BaseException) -> bool:
+    return is_gone(error) or kubeapi.is_gone(error)
+
+
+async def require_ours(ctx: ObjectContext, service: str, made: SageMakerObject, request: dict[str, Any]) -> None:
     """A create found its name taken: ours (an interrupted pass made it), or someone else's: Stall."""
-    made = plan.creates
-    name = plan.request[made.name_member]
-    arn = (await call(ctx.client(plan.service), made.describe, **{made.name_member: name}))[made.arn_member]
-    tags = await tags_of(ctx.client(plan.service), arn)
+    name = request[made.name_member]
+    arn = (await call(ctx.client(service), made.describe, **{made.name_member: name}))[made.arn_member]
+    tags = await tags_of(ctx.client(service), arn)
     if not owned_by(tags, ctx.owner):
         raise Stall("NameInUse", f"a SageMaker {made.noun} named {name} already exists and belongs to "
                     f"{describe_owner(tags)}; choose another name, or set adoptExisting: true to take it over",
@@ -216,6 +245,9 @@ class ObjectState:
     failures: int = 0
     internal_failures: int = 0
 
+    def latest(self) -> dict:
+        return {**self.body, "status": self.status}
+
 
 class Reconciler:
     """The reconcile core every kind shares, as controller-runtime's: the watch hands each object's
@@ -236,12 +268,12 @@ class Reconciler:
     def latest(self, key: ObjectKey) -> dict | None:
         """The object's latest body with the status this operator last wrote (shared: read only)."""
         state = self.objects.get(key)
-        return None if state is None else {**state.body, "status": state.status}
+        return None if state is None else state.latest()
 
     def latest_in(self, kind: str, namespace: str) -> list[dict]:
-        return [self.latest(key) for key in list(self.objects) if key[0] == kind and key[1] == namespace]
+        return [state.latest() for key, state in list(self.objects.items()) if key[0] == kind and key[1] == namespace]
 
-    def observe(self, controller: KindController, body: dict, event_type: str | None) -> None:
+    def observe(self, controller: KindController, body: Mapping[str, Any], event_type: str | None) -> None:
         """Takes the object from a watch event; queues it if it is new, its spec is unobserved, or
         it is being deleted and still carries our finalizer."""
         metadata = body["metadata"]
@@ -294,7 +326,8 @@ class Reconciler:
     def context(self, state: ObjectState) -> ObjectContext:
         body = snapshot(state.body)
         body["status"] = copy.deepcopy(state.status)
-        logger = kopf.LocalObjectLogger(body=body, settings=self.settings)
+        # kopf reads only the object's identifiers, with .get: the plain dict serves as its Body.
+        logger = kopf.LocalObjectLogger(body=cast(kopf.Body, body), settings=self.settings)
         return ObjectContext(self.runtime, state.controller.kind, state.controller.plural, body, logger)
 
     async def _pass(self, key: ObjectKey, state: ObjectState) -> float | None:
@@ -327,6 +360,7 @@ class Reconciler:
             transient = True
         state.status, state.status_written = ctx.status, True
         self._follow(state.controller, ctx, plan)
+        delay: float | None
         if transient:
             delay = self._backoff(state)
         else:
@@ -408,7 +442,7 @@ class Reconciler:
 async def delete(ctx: ObjectContext, step: Any) -> None:
     """One call of a cleanup; a target already gone is done."""
     try:
-        await call(ctx.client(step.service), step.action, **step.request)
+        await send(ctx, step.service, step.action, step.request)
     except Exception as error:
-        if not is_gone(error):
+        if not gone(error):
             raise

@@ -137,7 +137,7 @@ class Tracker:
         if full:
             group.last_resync = time.monotonic()
 
-    def _list(self, group: Group, params: dict[str, Any]) -> "Listing":
+    def _list(self, group: Group, params: dict[str, Any]) -> Listing:
         namespace = next(iter(group.objects.values())).namespace
         client = self.runtime.aws.client("sagemaker", namespace, group.region)
         return Listing(client, self.shape, params)
@@ -204,14 +204,16 @@ class ExecutionTracker:
             group.executions[arn] = TrackedExecution(ctx.key, description["PipelineExecutionStatus"],
                                                      description["CreationTime"])
             return
-        group = self.groups.get(key)
-        if group is not None:
-            group.executions.pop(arn, None)
-            if not group.executions:
+        followed = self.groups.get(key)
+        if followed is not None:
+            followed.executions.pop(arn, None)
+            if not followed.executions:
                 del self.groups[key]
 
     def forget(self, ctx: ObjectContext) -> None:
         arn = ctx.status.get("pipelineExecutionArn")
+        if arn is None:
+            return  # never started: nothing tracked
         for key, group in list(self.groups.items()):
             if group.executions.pop(arn, None) is not None and not group.executions:
                 del self.groups[key]
