@@ -54,18 +54,25 @@ def node_kubectl(node):
     return kubectl_for(str(node.control_plane.kubeconfig_path))
 
 
-@pytest.fixture(scope="session")
-def operator_image(nodes, tmp_path_factory) -> str:
-    """The operator image built from this tree (kubemaker_dev.image), imported into every node:
-    there is no registry, so the chart runs it with `pullPolicy: Never`."""
-    from kubemaker_dev.image import ImageError, ensure_image, save_image
+def image_on_nodes(nodes, build, what: str, archive_dir) -> str:
+    """The image `build()` makes, imported into every node (there is no registry: pods run it with
+    `pullPolicy: Never`); a build or import that fails fails the test, saying which image."""
+    from kubemaker_dev.image import ImageError, save_image
     from kubemaker_dev.node import NodeError
 
     try:
-        ref = ensure_image()
-        archive = save_image(ref, tmp_path_factory.mktemp("operator-image") / "image.tar")
+        ref = build()
+        archive = save_image(ref, archive_dir / "image.tar")
         for local_node in nodes:
             local_node.import_image(archive)
     except (ImageError, NodeError) as error:
-        pytest.fail(f"the operator image could not be built or loaded into the nodes: {error}", pytrace=False)
+        pytest.fail(f"the {what} image could not be built or loaded into the nodes: {error}", pytrace=False)
     return ref
+
+
+@pytest.fixture(scope="session")
+def operator_image(nodes, tmp_path_factory) -> str:
+    """The operator image built from this tree (kubemaker_dev.image), imported into every node."""
+    from kubemaker_dev.image import ensure_image
+
+    return image_on_nodes(nodes, ensure_image, "operator", tmp_path_factory.mktemp("operator-image"))

@@ -33,6 +33,7 @@ from tests.e2e.chart import permission_complaints
 from tests.e2e.helpers import condition, events_for, get, wait_for
 from tests.e2e.test_kfp_component import run_step
 from tests.node.clusterdns import ClusterDns
+from tests.node.conftest import image_on_nodes
 
 pytestmark = pytest.mark.e2e
 
@@ -50,18 +51,9 @@ TRANSITIONS = ["Starting", "Downloading", "Training", "Uploading", "Completed"]
 
 @pytest.fixture(scope="module")
 def training_image(nodes, tmp_path_factory) -> str:
-    from kubemaker_dev.image import ImageError, save_image
-    from kubemaker_dev.node import NodeError
     from kubemaker_dev.trainingimage import ensure_training_image
 
-    try:
-        ref = ensure_training_image()
-        archive = save_image(ref, tmp_path_factory.mktemp("training-image") / "image.tar")
-        for local_node in nodes:
-            local_node.import_image(archive)
-    except (ImageError, NodeError) as error:
-        pytest.fail(f"the training image could not be built or loaded into the nodes: {error}", pytrace=False)
-    return ref
+    return image_on_nodes(nodes, ensure_training_image, "training", tmp_path_factory.mktemp("training-image"))
 
 
 @pytest.fixture(scope="module")
