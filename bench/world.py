@@ -23,15 +23,21 @@ class World:
     workdir: Path
     control_plane: LocalControlPlane
     emulator: EmulatorProcess
-    operator: OperatorProcess
+    operator: OperatorProcess  # started by local_world, or by start_operator when asked to wait
 
     @property
     def kubeconfig(self) -> str:
         return str(self.control_plane.kubeconfig_path)
 
+    def start_operator(self) -> OperatorProcess:
+        return self.operator.start()
+
 
 @contextlib.contextmanager
-def local_world(prefix: str, poll_interval: float, config: dict | None = None) -> Iterator[World]:
+def local_world(prefix: str, poll_interval: float, config: dict | None = None,
+                start_operator: bool = True) -> Iterator[World]:
+    """The world, its operator running unless `start_operator` is False (a benchmark's baseline runs
+    first, with the API server to itself)."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     control_plane = LocalControlPlane(workdir / "controlplane").start()
     emulator = start_emulator(profile="fast", log_path=workdir / "emulator.log")
@@ -45,7 +51,9 @@ def local_world(prefix: str, poll_interval: float, config: dict | None = None) -
         # wait out its predecessor's Lease. Failover is measured on the node (tests/node/).
         config_path.write_text(yaml.safe_dump({"leaderElection": {"enabled": False}, **(config or {})}))
         operator = OperatorProcess({**emulator.aws_environment(), "KUBECONFIG": kubeconfig}, workdir / "operator.log",
-                                   config_path, poll_interval=poll_interval).start()
+                                   config_path, poll_interval=poll_interval)
+        if start_operator:
+            operator.start()
         yield World(workdir, control_plane, emulator, operator)
     finally:
         if operator:

@@ -31,6 +31,10 @@ AWS_ERRORS = Counter(
 EVENTS_DROPPED = Counter(
     "kubemaker_events_dropped_total", "Kubernetes Events not posted: too many waiting, or refused.", ["cause"]
 )
+EVENTS_AGGREGATED = Counter(
+    "kubemaker_events_aggregated_total",
+    "Occurrences counted on an Event of the same object and reason instead of making an Event of their own.",
+)
 LEADER = Gauge("kubemaker_leader", "1 while this replica leads (reconciles, polls SageMaker), 0 on a standby.")
 LEADER_TRANSITIONS = Counter(
     "kubemaker_leader_transitions_total", "Times this replica acquired, lost or released the leader Lease.",

@@ -10,14 +10,14 @@ import sys
 from typing import Any
 
 import kopf
-import kubernetes
 import prometheus_client
 
 from .config import OperatorConfig
 from .handlers import build_controllers, register_kind
 from .metrics import LEADER
 from .runtime.context import WORKER_THREADS, Runtime
-from .runtime.leaderelection import LeaderElector, default_identity, default_lease_namespace
+from .runtime.kubeclient import Connection, KubeClient, load_connection
+from .runtime.leaderelection import LEASE_THREADS, LeaderElector, default_identity
 from .runtime.reconciler import KindController, Reconciler
 
 log = logging.getLogger(__name__)
@@ -50,17 +50,17 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
+def build_registry(runtime: Runtime, connection: Connection) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     reconciler = Reconciler(runtime)
     controllers = build_controllers(runtime)
     for controller in controllers:
         register_kind(registry, reconciler, controller)
 
-    # A private registry does not get kopf's default login handlers.
+    # kopf's watches use the operator's own credentials (a private registry has no login handler).
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection.for_kopf()
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
@@ -80,7 +80,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         reconciler.settings = settings
         memo.reconciling = []
         memo.events = asyncio.create_task(runtime.events.run())
-        memo.elector = build_elector(runtime)
+        memo.elector = build_elector(runtime, connection)
         if memo.elector is None:  # leads at once, with no election
             LEADER.set(1)
             memo.reconciling = start_reconciling(runtime, reconciler, controllers)
@@ -104,15 +104,14 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     return registry
 
 
-def build_elector(runtime: Runtime) -> LeaderElector | None:
+def build_elector(runtime: Runtime, connection: Connection) -> LeaderElector | None:
     election = runtime.config.leader_election
     if not election.enabled:
         return None
-    namespace = election.lease_namespace or default_lease_namespace()
-    # A client of its own (Runtime.create loaded the configuration): its own connections, never
-    # waiting behind the workers' for one.
-    api_client = kubernetes.client.ApiClient(kubernetes.client.Configuration.get_default_copy())
-    return LeaderElector(api_client, election, namespace, default_identity())
+    # The pod's namespace in a cluster; outside one, the kubeconfig context's.
+    namespace = election.lease_namespace or connection.namespace or "default"
+    # A client of its own: its own connections, never waiting behind the workers' for one.
+    return LeaderElector(KubeClient(connection, LEASE_THREADS), election, namespace, default_identity())
 
 
 def start_reconciling(runtime: Runtime, reconciler: Reconciler,
@@ -161,12 +160,13 @@ def run(config: OperatorConfig, verbose: bool = False) -> None:
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger("kopf.objects").addFilter(ObserveHookNoise())
-    runtime = Runtime.create(config)
+    connection = load_connection()
+    runtime = Runtime.create(config, connection)
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port, addr=config.bind_address)
     liveness_host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
     kopf.run(
-        registry=build_registry(runtime),
+        registry=build_registry(runtime, connection),
         memo=kopf.Memo(),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,

@@ -50,6 +50,11 @@ def events_for(kubectl, namespace: str, name: str) -> list[dict]:
     return listing["items"]
 
 
+def event_reasons(kubectl, namespace: str, name: str) -> list[str]:
+    """The reason of each occurrence: an Event aggregating several (its count) counts as many."""
+    return [event["reason"] for event in events_for(kubectl, namespace, name) for _ in range(event.get("count") or 1)]
+
+
 @contextlib.contextmanager
 def slowed(emulator, **phase_seconds: float):
     """Lengthens emulator phases (see emulator/timings.py) for the block, to act on things mid-run."""

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 
-from tests.e2e.helpers import apply, condition, events_for, get, wait_for
+from tests.e2e.helpers import apply, condition, event_reasons, events_for, get, wait_for
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 
@@ -89,7 +89,7 @@ def test_spot_training_with_checkpoints_completes(operator, emulator, kubectl, n
 
     table = kubectl("get", "smtj", "xgb-spot", "-n", namespace).stdout
     assert "Completed" in table and str(status["spotSavingsPercent"]) in table
-    reasons = [event["reason"] for event in events_for(kubectl, namespace, "xgb-spot")]
+    reasons = event_reasons(kubectl, namespace, "xgb-spot")
     assert "Created" in reasons and "TrainingCompleted" in reasons
     assert reasons.count("Created") == 1
 
@@ -119,7 +119,7 @@ def test_spot_interruption_and_resume_are_shown(operator, emulator, kubectl, nam
     statuses = [t["status"] for t in obj["status"]["secondaryStatusTransitions"]]
     assert "Interrupted" in statuses
     assert statuses.index("Interrupted") < len(statuses) - 1 - statuses[::-1].index("Training")
-    reasons = [e["reason"] for e in events_for(kubectl, namespace, "interrupted")]
+    reasons = event_reasons(kubectl, namespace, "interrupted")
     assert "TrainingInterrupted" in reasons
 
 

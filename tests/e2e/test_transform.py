@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.helpers import apply, condition, events_for, get, slowed, wait_for
+from tests.e2e.helpers import apply, condition, event_reasons, get, slowed, wait_for
 from tests.e2e.hosting import manifest, ready, stalled, with_condition
 from tests.e2e.test_trainingjob import training_job
 
@@ -54,7 +54,7 @@ def test_batch_transform_by_model_name_completes_with_output_location(operator, 
     assert {"Key": "kubemaker.io/uid", "Value": obj["metadata"]["uid"]} in tags
     wide = kubectl("get", "smbt", "score", "-n", namespace, "-o", "wide").stdout
     assert "Completed" in wide and "s3://kubemaker-demo/batch/score/" in wide
-    reasons = [event["reason"] for event in events_for(kubectl, namespace, "score")]
+    reasons = event_reasons(kubectl, namespace, "score")
     assert reasons.count("Created") == 1 and "TransformCompleted" in reasons
 
 

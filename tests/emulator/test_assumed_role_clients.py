@@ -21,12 +21,19 @@ ROLE = "arn:aws:iam::111111111111:role/kubemaker-team"
 LIFETIME_SECONDS = 5
 # Renewed with a quarter of the lifetime left, as measured by STS's Date header less its 1 s resolution.
 RENEWED_AFTER_SECONDS = 0.75 * (LIFETIME_SECONDS - 1)
+# One call of each service, among those the operator's clients offer (its pruned service models).
 SERVICES = {
-    "sagemaker": ("list_models", {}),
-    "logs": ("describe_log_groups", {}),
+    "sagemaker": ("list_endpoints", {}),
+    "logs": ("describe_log_streams", {"logGroupName": "/aws/sagemaker/TrainingJobs"}),
     "application-autoscaling": ("describe_scalable_targets", {"ServiceNamespace": "sagemaker"}),
-    "s3": ("list_buckets", {}),
+    "s3": ("get_object", {"Bucket": "definitions", "Key": "pipeline.json"}),
 }
+
+
+def what_the_calls_read(emulator) -> None:
+    emulator.client("logs").create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
+    emulator.client("s3").create_bucket(Bucket="definitions")
+    emulator.client("s3").put_object(Bucket="definitions", Key="pipeline.json", Body=b"{}")
 
 
 @pytest.fixture
@@ -48,6 +55,7 @@ def team_clients(emulator) -> AwsClients:
 
 
 def test_every_service_shares_credentials_that_refresh_once_per_lifetime(own_emulator):
+    what_the_calls_read(own_emulator)
     own_emulator.control.set_credential_lifetime(LIFETIME_SECONDS)
     aws = team_clients(own_emulator)
     clients = {service: aws.client(service, NAMESPACE, None) for service in SERVICES}
@@ -81,7 +89,7 @@ def test_assume_role_runs_in_the_worker_thread_of_a_request(own_emulator):
     credentials._assume_role = lambda: (threads.append(threading.current_thread().name), fetch())[1]
 
     async def first_call() -> str:
-        await call(client, "list_models")
+        await call(client, "list_endpoints")
         return threading.current_thread().name
 
     loop_thread = asyncio.run(first_call())
@@ -94,15 +102,15 @@ def test_an_expired_token_is_refreshed_and_the_call_retried(own_emulator):
     own_emulator.control.set_credential_lifetime(60)
     aws = team_clients(own_emulator)
     client = aws.client("sagemaker", NAMESPACE, None)
-    asyncio.run(call(client, "list_models"))
+    asyncio.run(call(client, "list_endpoints"))
     assert assume_role_calls(own_emulator) == 1
     own_emulator.control.set_clock_skew(120)
     time.sleep(1.1)  # past the grace for refusals of requests signed before a refresh
 
-    asyncio.run(call(client, "list_models"))
+    asyncio.run(call(client, "list_endpoints"))
 
     calls = own_emulator.control.call_counts()["calls"]
-    assert calls["sagemaker"]["ListModels"] == 3  # fine, refused, fine
+    assert calls["sagemaker"]["ListEndpoints"] == 3  # fine, refused, fine
     assert assume_role_calls(own_emulator) == 2
 
 
@@ -110,7 +118,7 @@ def test_no_credential_is_logged_with_the_root_logger_at_debug(own_emulator, cap
     """As under --verbose: botocore would log the signed headers and AssumeRole's answer."""
     caplog.set_level(logging.DEBUG)
     aws = team_clients(own_emulator)
-    asyncio.run(call(aws.client("sagemaker", NAMESPACE, None), "list_models"))
+    asyncio.run(call(aws.client("sagemaker", NAMESPACE, None), "list_endpoints"))
     assert assume_role_calls(own_emulator) == 1
     text = caplog.text
     for marker in ("SecretAccessKey", "SessionToken", "X-Amz-Security-Token", "Authorization", "FQoGZXIvYXdzE",

@@ -39,6 +39,7 @@ class StubbedRuntime:
     work_queue: WorkQueue = field(default_factory=WorkQueue)
     status_patches: list[dict] = field(default_factory=list)
     object_patches: list[list[dict]] = field(default_factory=list)
+    config_maps: dict[tuple[str, str], dict] = field(default_factory=dict)  # by (namespace, name)
     # The objects the watch has shown, as the reconciler's: (kind, namespace, name) -> body with status.
     objects: Callable[[tuple[str, str, str]], dict | None] = lambda key: None
     namespace_objects: Callable[[str, str], list[dict]] = lambda kind, namespace: []
@@ -48,6 +49,9 @@ class StubbedRuntime:
 
     async def patch_object(self, plural: str, namespace: str, name: str, json_patch: list[dict]) -> None:
         self.object_patches.append(json_patch)
+
+    async def read_config_map(self, namespace: str, name: str) -> dict | None:
+        return self.config_maps.get((namespace, name))
 
 
 def serve(runtime, objects: dict[tuple[str, str], dict]) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import datetime
 import io
 import json
-from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -293,8 +292,7 @@ def test_pipeline_create_with_a_token_from_the_uid_and_the_definition_as_json(st
 def test_pipeline_update_from_an_edited_configmap(stubbed):
     edited = {**DEFINITION, "Steps": DEFINITION["Steps"] + [{"Name": "Register", "Type": "RegisterModel", "Arguments": {}}]}
     text = json.dumps(edited, indent=2)
-    stubbed.core = SimpleNamespace(read_namespaced_config_map=lambda name, namespace: SimpleNamespace(
-        data={"definition.json": text}, metadata=SimpleNamespace(resource_version="7")))
+    stubbed.config_maps[("team", "defs")] = {"metadata": {"resourceVersion": "7"}, "data": {"definition.json": text}}
     spec = {"pipelineName": "churn", "roleArn": ROLE,
             "pipelineDefinitionFrom": {"configMapKeyRef": {"name": "defs", "key": "definition.json"}}}
     ctx = context(stubbed, "Pipeline", "pipelines", spec, {"pipelineName": "churn", "pipelineArn": PIPELINE_ARN})
@@ -340,8 +338,8 @@ def test_pipeline_update_refuses_a_step_role_the_namespace_may_not_pass(stubbed,
     if source == "inline":
         spec["pipelineDefinition"] = definition
     elif source == "configmap":
-        stubbed.core = SimpleNamespace(read_namespaced_config_map=lambda name, namespace: SimpleNamespace(
-            data={"definition.json": json.dumps(definition)}, metadata=SimpleNamespace(resource_version="7")))
+        stubbed.config_maps[("team", "defs")] = {"metadata": {"resourceVersion": "7"},
+                                                 "data": {"definition.json": json.dumps(definition)}}
         spec["pipelineDefinitionFrom"] = {"configMapKeyRef": {"name": "defs", "key": "definition.json"}}
     else:
         s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")

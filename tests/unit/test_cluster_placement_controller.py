@@ -9,7 +9,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-import kubernetes
 import pytest
 
 from kubemaker import FINALIZER
@@ -17,6 +16,7 @@ from kubemaker.config import OperatorConfig
 from kubemaker.handlers.trainingjob import TrainingJobController
 from kubemaker.runtime.context import ObjectContext
 from kubemaker.runtime.kubeapi import OWNER_UID_LABEL
+from kubemaker.runtime.kubeclient import ApiError
 from kubemaker.runtime.outcomes import Stall
 from kubemaker.runtime.reconciler import ObjectState, Reconciler, run_pass
 from kubemaker.runtime.workqueue import WorkQueue
@@ -25,10 +25,8 @@ from tests.unit.test_cluster_placement import SPEC
 UID = "0000-1111"
 
 
-def api_error(status: int, message: str = "") -> kubernetes.client.ApiException:
-    error = kubernetes.client.ApiException(status=status, reason="refused")
-    error.body = json.dumps({"kind": "Status", "message": message})
-    return error
+def api_error(status: int, message: str = "") -> ApiError:
+    return ApiError(status, "refused", json.dumps({"kind": "Status", "message": message}).encode())
 
 
 @dataclass
@@ -37,7 +35,7 @@ class FakeApiServer:
 
     objects: dict[str, dict] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    refuse: dict[str, kubernetes.client.ApiException] = field(default_factory=dict)
+    refuse: dict[str, ApiError] = field(default_factory=dict)
 
     async def __call__(self, method: str, path: str, body: dict | None = None, query=None) -> dict:
         self.requests.append((method, path))

@@ -1,31 +1,28 @@
 """docs/iam-policy.json against the operator's code: every AWS operation the operator calls is allowed,
 nothing it does not call is, and the dangerous parts (PassRole, wildcards) are fenced in.
 
-The operations are the boto3 method names the operator's modules spell out (`call(client,
-"create_model", ...)`, ListShape("list_training_jobs", ...), planner actions) plus direct client
-method calls; tests/e2e/test_metrics.py checks the operations an e2e run actually made as well.
+The operations are the boto3 method names the operator's modules spell out, found as the service
+models' generator finds them (kubemaker_dev.codegen.servicemodels); tests/e2e/test_metrics.py checks
+the operations an e2e run actually made as well.
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import json
 from functools import cache
 
 import boto3
+import botocore.session
 import pytest
 
+from kubemaker.aws.models import use_operator_models
+from kubemaker_dev.codegen import servicemodels
 from tests.conftest import REPO_ROOT
 
 POLICY_PATH = REPO_ROOT / "docs" / "iam-policy.json"
-PACKAGE = REPO_ROOT / "operator" / "kubemaker"
-# Not the operator: the API models, the KFP step, commands users run with their own credentials, and the
-# steps of training pods on the cluster, which run with the pods' own (docs/training.md).
-NOT_THE_OPERATOR = ("api/", "kfp/", "logs.py", "cli.py", "cluster/pod.py")
 # Services the operator talks to, with their IAM action prefixes.
-SERVICES = {"sagemaker": "sagemaker", "application-autoscaling": "application-autoscaling", "logs": "logs",
-            "sts": "sts", "s3": "s3"}
+SERVICES = {service: service for service in servicemodels.SERVICES}
 # Allowed although the code never names them: AWS checks them on the caller during calls it does make.
 IMPLIED = {
     "cloudwatch:PutMetricAlarm": "PutScalingPolicy (target tracking) creates alarms as the caller",
@@ -44,26 +41,20 @@ def clients() -> dict[str, object]:
 
 
 def operator_operations() -> set[str]:
-    """IAM actions ("sagemaker:CreateModel") for the boto3 operations named in the operator's modules."""
-    methods = {service: client.meta.method_to_api_mapping for service, client in clients().items()}
-    found = set()
-    for path in PACKAGE.rglob("*.py"):
-        if path.relative_to(PACKAGE).as_posix().startswith(NOT_THE_OPERATOR):
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                names.append(node.value)
-            # Direct calls on a client, e.g. sts.assume_role(...).
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
-                receiver = node.func.value.id
-                if receiver in SERVICES or receiver.endswith("client"):
-                    names.append(node.func.attr)
-            for name in names:
-                for service, mapping in methods.items():
-                    if name in mapping:
-                        found.add(f"{SERVICES[service]}:{mapping[name]}")
-    return found
+    """IAM actions ("sagemaker:CreateModel") for the boto3 operations named in the operator's modules
+    (kubemaker_dev.codegen.servicemodels finds them, for the service models it generates too)."""
+    return {f"{SERVICES[service]}:{operation}" for service, operations in servicemodels.called_operations().items()
+            for operation in operations}
+
+
+def test_the_operators_clients_offer_exactly_the_operations_it_calls():
+    # Its clients load the pruned models of kubemaker.aws.data, generated from the same scan of the
+    # code: an operation the code calls and the model lacks would be an AttributeError at run time.
+    session = boto3.Session(botocore_session=use_operator_models(botocore.session.Session()),
+                            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    offered = {f"{SERVICES[service]}:{operation}" for service in SERVICES
+               for operation in session.client(service).meta.service_model.operation_names}
+    assert offered == operator_operations()
 
 
 def policy() -> dict:

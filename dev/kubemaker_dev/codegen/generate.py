@@ -6,6 +6,8 @@ Writes, in this order:
   crds/*.yaml                        one CRD per kind, from the kind models (kubemaker_dev.codegen.crdgen)
   charts/kubemaker/crds/*.yaml       the same CRDs, for the Helm chart (Helm installs a chart's crds/ as is)
   docs/api-reference.md              the user reference, from the same models
+  operator/kubemaker/aws/data/       the service models the operator's clients load: botocore's, with
+                                      only the operations it calls (kubemaker_dev.codegen.servicemodels)
 
 `--check` writes nothing and exits 1 when a committed file differs from a fresh run.
 """
@@ -23,6 +25,8 @@ from typing import Any
 
 import botocore
 import botocore.loaders
+
+from kubemaker_dev.codegen import servicemodels
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHAPES_PATH = REPO_ROOT / "operator" / "kubemaker" / "api" / "shapes.py"
@@ -345,6 +349,7 @@ def render_all() -> dict[Path, str]:
     crds = crdgen.render_crds()
     files = {directory / name: text for directory in (CRDS_DIR, CHART_CRDS_DIR) for name, text in crds.items()}
     files[REFERENCE_PATH] = reference.render_reference()
+    files.update(servicemodels.render())
     return files
 
 
@@ -352,7 +357,8 @@ def managed_dirs() -> dict[Path, str]:
     """Directories and the pattern of the files in them that are all generated: a file matching it that is
     not generated (a kind's CRD no more) is stale, and `make generate` removes it."""
     # The chart's crds/ may hold other files; ours are named <group>_<plural>.yaml.
-    return {CRDS_DIR: "*.yaml", CHART_CRDS_DIR: "sagemaker.kubemaker.io_*.yaml"}
+    return {CRDS_DIR: "*.yaml", CHART_CRDS_DIR: "sagemaker.kubemaker.io_*.yaml",
+            servicemodels.DATA_DIR: "*/*/service-2.json"}
 
 
 def stale_files(expected: dict[Path, str], *, managed: dict[Path, str] | None = None) -> list[Path]:

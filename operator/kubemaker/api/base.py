@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class ApiModel(BaseModel):
     """A model of (part of) a custom resource. Unknown members are refused, not dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built when a kind is first reconciled, not at import: an operator that serves
+    # only some kinds never pays for the others.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ApiShape(ApiModel):

@@ -32,6 +32,7 @@ import botocore.session
 from .. import metrics
 from ..config import OperatorConfig
 from .errors import EXPIRED_TOKEN_CODES, is_retryable
+from .models import use_operator_models
 
 USER_AGENT = "kubemaker/0.1"
 # botocore sleeps between its attempts in the worker thread: few, so threads stay free.
@@ -136,7 +137,7 @@ class AwsClients:
         self._clients: dict[tuple[str, str, str | None], Any] = {}
         self._assumed: dict[tuple[str, str], tuple[boto3.Session, AssumedRoleCredentials]] = {}
         quiet_wire_logging()  # before the first session: making one logs at DEBUG too
-        self._base_session = boto3.Session()
+        self._base_session = boto3.Session(botocore_session=use_operator_models(botocore.session.Session()))
 
     def role_for(self, namespace: str) -> str | None:
         return self.config.policy_for(namespace).assume_role_arn
@@ -173,7 +174,7 @@ class AwsClients:
             credentials = AssumedRoleCredentials(
                 lambda: sts.assume_role(RoleArn=role, RoleSessionName=ROLE_SESSION_NAME)
             )
-            botocore_session = botocore.session.Session()
+            botocore_session = use_operator_models(botocore.session.Session())
             botocore_session.register_component(
                 "credential_provider", botocore.credentials.CredentialResolver([_Given(credentials)])
             )

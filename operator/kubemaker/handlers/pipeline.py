@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import kubernetes
-
 from ..api.pipeline import PipelineSpec, build_create_pipeline_request, build_update_pipeline_request, definition_text
 from ..api.registry import parse_spec_as
 from ..aws.clients import call
@@ -105,15 +103,12 @@ class PipelineController:
         if spec.pipelineDefinitionFrom is None:
             return ConfigMapRead(None), None
         ref = spec.pipelineDefinitionFrom.configMapKeyRef
-        try:
-            configmap = await asyncio.to_thread(ctx.runtime.core.read_namespaced_config_map, ref.name, ctx.namespace)
-        except kubernetes.client.ApiException as error:
-            if error.status == 404:
-                return ConfigMapRead(ref.name), stalled(Health.stalled(
-                    "ConfigMapNotFound", f"ConfigMap {ref.name} does not exist"))
-            raise
-        read = ConfigMapRead(ref.name, configmap.metadata.resource_version)
-        text = (configmap.data or {}).get(ref.key)
+        configmap = await ctx.runtime.read_config_map(ctx.namespace, ref.name)
+        if configmap is None:
+            return ConfigMapRead(ref.name), stalled(Health.stalled(
+                "ConfigMapNotFound", f"ConfigMap {ref.name} does not exist"))
+        read = ConfigMapRead(ref.name, configmap["metadata"]["resourceVersion"])
+        text = (configmap.get("data") or {}).get(ref.key)
         if text is None:
             return read, stalled(Health.stalled("ConfigMapKeyNotFound", f"ConfigMap {ref.name} has no key {ref.key}"))
         return read, text

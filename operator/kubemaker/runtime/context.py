@@ -4,13 +4,10 @@ client, the work queue, the objects the watch has shown) and one object's `Objec
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import kubernetes
 
 from .. import API_GROUP, API_VERSION, FINALIZER
 from ..api.common import KindInfo
@@ -21,6 +18,7 @@ from ..conditions import shortened
 from ..config import OperatorConfig
 from ..names import derived_name
 from .events import POSTING_WRITERS, EventPoster
+from .kubeclient import JSON_PATCH, MERGE_PATCH, ApiError, Connection, KubeClient
 from .outcomes import Event, ObjectKey
 from .workqueue import WorkQueue
 
@@ -37,8 +35,7 @@ WORKER_THREADS = 32
 class Runtime:
     config: OperatorConfig
     aws: AwsClients
-    custom_objects: Any
-    core: Any
+    kube: KubeClient
     # Keys of objects due for a pass: the watch and the trackers add, the reconciler's workers take.
     work_queue: WorkQueue[ObjectKey] = field(default_factory=WorkQueue)
     events: EventPoster = field(init=False)
@@ -48,54 +45,40 @@ class Runtime:
     namespace_objects: Callable[[str, str], list[dict]] = lambda kind, namespace: []
 
     def __post_init__(self) -> None:
-        self.events = EventPoster(self.core)
+        self.events = EventPoster(self.kube)
 
     @classmethod
-    def create(cls, config: OperatorConfig) -> Runtime:
-        try:
-            kubernetes.config.load_incluster_config()
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()
-        configuration = kubernetes.client.Configuration.get_default_copy()
-        # One connection per thread: the shared workers and the Event writers.
-        configuration.connection_pool_maxsize = WORKER_THREADS + POSTING_WRITERS
-        api_client = kubernetes.client.ApiClient(configuration)
-        return cls(
-            config=config,
-            aws=AwsClients(config),
-            custom_objects=kubernetes.client.CustomObjectsApi(api_client),
-            core=kubernetes.client.CoreV1Api(api_client),
-        )
+    def create(cls, config: OperatorConfig, connection: Connection) -> Runtime:
+        # A connection for each thread that may call: the shared workers and the Event writers.
+        return cls(config=config, aws=AwsClients(config), kube=KubeClient(connection, WORKER_THREADS + POSTING_WRITERS))
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
         # The answer (the whole object) is not read: the watch brings it, and parsing it is a
         # measurable share of a busy operator's CPU.
-        response = await asyncio.to_thread(
-            self.custom_objects.patch_namespaced_custom_object_status,
-            API_GROUP, API_VERSION, namespace, plural, name, {"status": status}, _preload_content=False,
-        )
-        response.drain_conn()
-        response.release_conn()
+        await asyncio.to_thread(self.kube.request, "PATCH", f"{custom_path(plural, namespace, name)}/status",
+                                {"status": status}, content_type=MERGE_PATCH, read=False)
+
+    async def patch_object(self, plural: str, namespace: str, name: str, json_patch: list[dict]) -> None:
+        await asyncio.to_thread(self.kube.request, "PATCH", custom_path(plural, namespace, name), json_patch,
+                                content_type=JSON_PATCH, read=False)
 
     async def kubernetes_request(self, method: str, path: str, body: dict | None = None,
                                  query: list[tuple[str, str]] | None = None) -> dict:
-        """One call to the Kubernetes API by path (runtime.kubeapi builds them), its answer as JSON:
-        any kind, with no client class or discovery per kind."""
-        response = await asyncio.to_thread(
-            self.core.api_client.call_api, path, method, query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            body=body, auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-        )
-        return json.loads(response.data or b"{}")
+        """One call to the Kubernetes API by path (runtime.kubeapi builds them), its answer as JSON."""
+        return await asyncio.to_thread(self.kube.request, method, path, body, query=query) or {}
 
-    async def patch_object(self, plural: str, namespace: str, name: str, json_patch: list[dict]) -> None:
-        response = await asyncio.to_thread(
-            self.custom_objects.patch_namespaced_custom_object,
-            API_GROUP, API_VERSION, namespace, plural, name, json_patch,
-            _content_type="application/json-patch+json", _preload_content=False,
-        )
-        response.drain_conn()
-        response.release_conn()
+    async def read_config_map(self, namespace: str, name: str) -> dict | None:
+        """The ConfigMap, or None when it does not exist."""
+        try:
+            return await self.kubernetes_request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+
+def custom_path(plural: str, namespace: str, name: str) -> str:
+    return f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{plural}/{name}"
 
 
 @dataclass

@@ -8,13 +8,11 @@ owner goes."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import kubernetes
 
 from .. import API_GROUP
 from .context import ObjectContext
+from .kubeclient import ApiError
 from .outcomes import KUBERNETES, Call, KubernetesObject, Stall, Transient
 
 CREATE, DELETE = "create_kubernetes_object", "delete_kubernetes_object"
@@ -49,26 +47,18 @@ def delete_request(made: KubernetesObject, name: str, propagation: str = "Backgr
 
 
 def refusal(error: Exception, what: str) -> Stall | None:
-    if isinstance(error, kubernetes.client.ApiException) and error.status in REFUSED_STATUSES:
+    if isinstance(error, ApiError) and error.status in REFUSED_STATUSES:
         hint = " (the chart grants it with clusterPlacement.enabled)" if error.status == 403 else ""
-        message = f"the Kubernetes API refused to {what}: {api_message(error)}{hint}"
+        message = f"the Kubernetes API refused to {what}: {error.message}{hint}"
         return Stall(REFUSED_STATUSES[error.status], message)
     return None
-
-
-def api_message(error: kubernetes.client.ApiException) -> str:
-    """The API server's own words from its Status answer."""
-    try:
-        return json.loads(error.body)["message"]
-    except (TypeError, ValueError, KeyError):
-        return str(error.reason)
 
 
 async def request(ctx: ObjectContext, method: str, path: str, what: str, body: dict | None = None,
                   query: list[tuple[str, str]] | None = None) -> dict:
     try:
         return await ctx.runtime.kubernetes_request(method, path, body, query)
-    except kubernetes.client.ApiException as error:
+    except ApiError as error:
         refused = refusal(error, what)
         if refused is not None:
             raise refused from None
@@ -80,7 +70,7 @@ async def get(ctx: ObjectContext, made: KubernetesObject, name: str) -> dict | N
     try:
         return await request(ctx, "GET", resource_path(made.api_version, made.kind, ctx.namespace, name),
                              f"read {made.kind} {name}")
-    except kubernetes.client.ApiException as error:
+    except ApiError as error:
         if error.status == 404:
             return None
         raise
@@ -108,11 +98,11 @@ async def send(ctx: ObjectContext, action: str, call: dict[str, Any]) -> dict:
 
 
 def is_gone(error: BaseException) -> bool:
-    return isinstance(error, kubernetes.client.ApiException) and error.status == 404
+    return isinstance(error, ApiError) and error.status == 404
 
 
 def already_exists(error: BaseException) -> bool:
-    return isinstance(error, kubernetes.client.ApiException) and error.status == 409
+    return isinstance(error, ApiError) and error.status == 409
 
 
 async def require_ours(ctx: ObjectContext, made: KubernetesObject, manifest: dict) -> None:

@@ -22,7 +22,6 @@ import asyncio
 import concurrent.futures
 import datetime
 import enum
-import json
 import logging
 import os
 import random
@@ -30,20 +29,19 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import kubernetes
 
 from ..config import LeaderElectionConfig
 from ..metrics import LEADER, LEADER_TRANSITIONS
+from .kubeclient import ApiError, KubeClient
 
 log = logging.getLogger(__name__)
 
 # client-go waits between RetryPeriod and RetryPeriod * (1 + JitterFactor) between tries to acquire,
 # so standbys that saw the same release do not all try at the same instant.
 ACQUIRE_JITTER = 1.2
-IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+# The elector's own threads, each with its own connection.
+LEASE_THREADS = 2
 
 
 class Action(enum.Enum):
@@ -124,31 +122,20 @@ def default_identity() -> str:
     return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4()}"
 
 
-def default_lease_namespace() -> str:
-    """The pod's namespace in a cluster; outside one, the kubeconfig context's; else `default`."""
-    if IN_CLUSTER_NAMESPACE_FILE.exists():
-        return IN_CLUSTER_NAMESPACE_FILE.read_text().strip()
-    try:
-        _, active = kubernetes.config.list_kube_config_contexts()
-    except (kubernetes.config.ConfigException, OSError):
-        return "default"
-    return (active or {}).get("context", {}).get("namespace") or "default"
-
-
 class LeaderElector:
     """Campaigns for the Lease (`acquire`), then keeps it (`hold`) until it cannot, and gives it back
     on shutdown (`release`). Its calls run in threads of their own with their own connections: a busy
     operator's status writes must never make a renewal wait for a thread and miss the deadline."""
 
-    def __init__(self, api_client: Any, config: LeaderElectionConfig, namespace: str, identity: str) -> None:
-        self.leases = kubernetes.client.CoordinationV1Api(api_client)
+    def __init__(self, kube: KubeClient, config: LeaderElectionConfig, namespace: str, identity: str) -> None:
+        self.kube = kube
         self.config = config
         self.name = config.lease_name
         self.namespace = namespace
         self.identity = identity
         self.leading = False
         self.holder = ""  # the holder in the last Lease read
-        self._threads = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="lease")
+        self._threads = concurrent.futures.ThreadPoolExecutor(LEASE_THREADS, thread_name_prefix="lease")
         self._seen_version: str | None = None
         self._seen_since = 0.0
         self._last_renewal = 0.0
@@ -198,8 +185,7 @@ class LeaderElector:
             body = {"metadata": {"name": self.name, "namespace": self.namespace,
                                  "resourceVersion": record.resource_version},
                     "spec": released_spec(record, datetime.datetime.now(datetime.UTC))}
-            await asyncio.wait_for(self._call(self.leases.replace_namespaced_lease, self.name, self.namespace, body,
-                                              timeout=self.config.renew_deadline_seconds),
+            await asyncio.wait_for(self._call("PUT", body, timeout=self.config.renew_deadline_seconds),
                                    self.config.renew_deadline_seconds)
         except Exception as error:  # any failure: the Lease then expires on its own
             log.warning("could not release lease %s (%s); a standby takes over when it expires", self.lease,
@@ -234,13 +220,11 @@ class LeaderElector:
                          datetime.datetime.now(datetime.UTC))
         metadata = {"name": self.name, "namespace": self.namespace}
         if action is Action.CREATE:
-            written = await self._call(self.leases.create_namespaced_lease, self.namespace,
-                                       {"metadata": metadata, "spec": spec}, timeout=timeout)
+            written = await self._call("POST", {"metadata": metadata, "spec": spec}, timeout=timeout)
         else:
             assert record is not None  # decide() answers CREATE exactly when there is no Lease
             metadata["resourceVersion"] = record.resource_version  # a Conflict if anyone wrote since
-            written = await self._call(self.leases.replace_namespaced_lease, self.name, self.namespace,
-                                       {"metadata": metadata, "spec": spec}, timeout=timeout)
+            written = await self._call("PUT", {"metadata": metadata, "spec": spec}, timeout=timeout)
         self._see(LeaseRecord.from_lease(written), time.monotonic())
         self.holder = self.identity
         # From when the try began: the others' clocks started no earlier than our write.
@@ -257,26 +241,22 @@ class LeaderElector:
 
     async def _read(self, timeout: float) -> dict | None:
         try:
-            return await self._call(self.leases.read_namespaced_lease, self.name, self.namespace, timeout=timeout)
-        except kubernetes.client.ApiException as error:
+            return await self._call("GET", None, timeout=timeout)
+        except ApiError as error:
             if error.status == 404:
                 return None
             raise
 
-    async def _call(self, method: Any, *args: Any, timeout: float) -> dict:
-        # The request's own timeout ends the thread's wait too, not only ours.
-        def send() -> dict:
-            response = method(*args, _request_timeout=max(timeout, 0.5), _preload_content=False)
-            try:
-                return json.loads(response.data)
-            finally:
-                response.release_conn()
-
-        return await asyncio.get_running_loop().run_in_executor(self._threads, send)
+    async def _call(self, method: str, body: dict | None, timeout: float) -> dict:
+        """One request on the Lease (a create goes to the collection); the request's own timeout ends
+        the thread's wait too, not only ours."""
+        path = LEASES.format(namespace=self.namespace) + ("" if method == "POST" else f"/{self.name}")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, lambda: self.kube.request(
+            method, path, body, timeout=max(timeout, 0.5)))
 
 
 def describe(error: BaseException) -> str:
-    if isinstance(error, kubernetes.client.ApiException):
+    if isinstance(error, ApiError):
         return f"{error.status} {error.reason}"
     if isinstance(error, asyncio.TimeoutError):
         return "no answer in time"

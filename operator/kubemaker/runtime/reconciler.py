@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import kopf
-import kubernetes
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import FINALIZER
@@ -36,6 +35,7 @@ from ..conditions import STALLED, Health, build_conditions, condition, is_true
 from ..metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILE_TOTAL, record_object
 from . import kubeapi
 from .context import ObjectContext, Runtime
+from .kubeclient import TRANSPORT_ERRORS, ApiError
 from .outcomes import (
     KUBERNETES,
     Cleanup,
@@ -59,7 +59,8 @@ BACKOFF_JITTER = 0.2
 MAX_STEPS_PER_PASS = 4
 # Our own bugs are retried this many times (a race may pass), then Stalled as InternalError.
 MAX_INTERNAL_ERRORS = 5
-KUBERNETES_ERRORS = (kubernetes.client.ApiException,)
+# An answer from the API server, or none at all: retried with backoff, like a SageMaker 5xx.
+KUBERNETES_ERRORS = (ApiError, *TRANSPORT_ERRORS)
 
 
 class KindController(Protocol):
@@ -223,7 +224,7 @@ async def report(ctx: ObjectContext, plan: Plan) -> None:
     if changed:
         try:
             await ctx.write_status(changed)
-        except kubernetes.client.ApiException as error:
+        except ApiError as error:
             if error.status != 404:  # a deleted object needs no status
                 raise
     for event in plan.events:
@@ -355,7 +356,7 @@ class Reconciler:
         plan, transient = verdict.plan, verdict.transient
         try:
             await report(ctx, plan)
-        except kubernetes.client.ApiException as error:
+        except ApiError as error:
             ctx.logger.warning("status write failed, will retry: %s", error.reason)
             transient = True
         state.status, state.status_written = ctx.status, True
@@ -422,7 +423,7 @@ class Reconciler:
             controller.tracker.forget(ctx)
         try:
             await ctx.remove_finalizer()
-        except kubernetes.client.ApiException as error:
+        except ApiError as error:
             if error.status != 404:
                 ctx.logger.warning("finalizer removal will retry: %s", error.reason)
                 return self._backoff(state)

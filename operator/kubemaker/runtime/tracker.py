@@ -21,11 +21,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import kubernetes
-
 from ..aws.clients import answered_at, call
 from ..aws.errors import error_message
 from .context import ObjectContext, Runtime
+from .kubeclient import ApiError
 from .outcomes import ObjectKey
 
 log = logging.getLogger(__name__)
@@ -293,16 +292,14 @@ class ConfigMapTracker:
             await asyncio.sleep(self.runtime.config.poll_interval_seconds * CONFIGMAP_REFRESH_POLLS)
             for (namespace, name), readers in list(self.readers.items()):
                 try:
-                    configmap = await asyncio.to_thread(self.runtime.core.read_namespaced_config_map, name, namespace)
-                    version = configmap.metadata.resource_version
-                except kubernetes.client.ApiException as error:
-                    if error.status != 404:
-                        log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error.reason)
-                        continue
-                    version = None  # deleted: the readers report it
+                    configmap = await self.runtime.read_config_map(namespace, name)
+                except ApiError as error:
+                    log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error.reason)
+                    continue
                 except Exception as error:  # e.g. the API server restarting: this loop must outlive it
                     log.warning("reading ConfigMap %s/%s failed: %s", namespace, name, error)
                     continue
+                version = configmap["metadata"]["resourceVersion"] if configmap else None  # None: deleted
                 if version != self.versions.get((namespace, name)):
                     for key in list(readers):
                         self.runtime.work_queue.add(key)

@@ -1,0 +1,158 @@
+"""Benchmark: how fast the operator turns a burst of N new TrainingJobs into SageMaker jobs, as a
+share of what the API server itself allows on this machine.
+
+For each N, in a world of its own (control plane, emulator, operator):
+1. Baseline: with no operator running, the benchmark's client creates N TrainingJobs (16 at a
+   time, as in every benchmark here) and records the rate; they are then deleted. This is the
+   physical limit: the operator's own writes go to the same API server.
+2. The operator starts, every kind's watch opens, and nothing exists: its idle RSS.
+3. Burst: the client creates N TrainingJobs the same way. Measured: created/s (N over the time
+   from the first create until every status shows its SageMaker ARN) and its ratio to the
+   baseline; time to first ARN per object (from its create returning to its status showing the
+   ARN), p50 and p99; peak RSS once every job is Ready; Events posted, aggregated and dropped; and
+   the urllib3 "Connection pool is full" warnings in the operator's log.
+
+Prints one JSON record per N, writes each to bench/results/ and adds a row to docs/benchmarks.md.
+It asserts nothing.
+
+    .venv/bin/python bench/throughput.py [--sizes 10,100,200,1000,5000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import time
+import urllib.request
+
+import kubernetes
+
+from kubemaker import API_GROUP, API_VERSION
+from measure import (NAMESPACE, StatusWatch, base_record, percentile, process_footprint, profiled, save,
+                     wait_until)
+from trainingjobs import PLURAL, training_job
+from world import local_world
+
+BASELINE_NAMESPACE = "baseline"
+CLIENT_THREADS = 16
+IDLE_SECONDS = 10
+
+
+def create_timed(custom_objects, namespace: str, manifests: list[dict]) -> tuple[float, dict[str, float]]:
+    """Creates the objects CLIENT_THREADS at a time; the seconds it took, and when each create
+    returned (wall clock)."""
+    returned: dict[str, float] = {}
+
+    def create(manifest: dict) -> None:
+        custom_objects.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, manifest)
+        returned[manifest["metadata"]["name"]] = time.time()
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(create, manifests))
+    return time.monotonic() - started, returned
+
+
+def baseline_rate(custom_objects, core, jobs: int) -> float:
+    """Objects/s the client alone gets from the API server; the objects are deleted after."""
+    core.create_namespace({"metadata": {"name": BASELINE_NAMESPACE}})
+    manifests = [training_job(f"base-{i:05d}") for i in range(jobs + 1)]
+    for manifest in manifests:
+        manifest["metadata"]["namespace"] = BASELINE_NAMESPACE
+    # The first create pays for the client's connection and the API server's first look at the
+    # kind: the operator's burst does not, so neither does the baseline.
+    create_timed(custom_objects, BASELINE_NAMESPACE, manifests[:1])
+    seconds, _ = create_timed(custom_objects, BASELINE_NAMESPACE, manifests[1:])
+    custom_objects.delete_collection_namespaced_custom_object(API_GROUP, API_VERSION, BASELINE_NAMESPACE, PLURAL)
+    core.delete_namespace(BASELINE_NAMESPACE)  # never finishes without a controller-manager; harmless
+    return jobs / seconds
+
+
+def operator_metrics(url: str) -> dict[str, float]:
+    """The operator's Event counters, summed over their labels."""
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kubemaker_events_"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name.endswith("_total"):
+                totals[name] = totals.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def events_in(core, namespace: str) -> tuple[int, int]:
+    """Event objects in the namespace, and the occurrences they count."""
+    events = core.list_namespaced_event(namespace).items
+    return len(events), sum(event.count or 1 for event in events)
+
+
+def run(jobs: int, poll_interval: float, profile: bool) -> dict:
+    timeout = 600 + jobs
+    with local_world("kubemaker-throughput-", poll_interval, start_operator=False) as world:
+        kubernetes.config.load_kube_config(world.kubeconfig)
+        api_client = kubernetes.client.ApiClient()
+        custom_objects = kubernetes.client.CustomObjectsApi(api_client)
+        core = kubernetes.client.CoreV1Api(api_client)
+        baseline = baseline_rate(custom_objects, core, jobs)
+
+        operator = world.start_operator()
+        time.sleep(IDLE_SECONDS)
+        idle_rss = process_footprint(operator.process.pid, "VmRSS")[1]
+
+        watch = StatusWatch(custom_objects, PLURAL, "trainingJobArn", "secondaryStatus")
+        try:
+            names = [f"burst-{i:05d}" for i in range(jobs)]
+            started = time.time()
+            with profiled(operator.process.pid if profile else None, f"throughput-{jobs}"):
+                create_seconds, returned = create_timed(custom_objects, NAMESPACE, [training_job(n) for n in names])
+                wait_until(lambda: watch.all_seen(names, "created"), timeout, "every ARN in status")
+            all_created = max(watch.first_seen[name]["created"] for name in names)
+            first_arn = [max(0.0, watch.first_seen[name]["created"] - returned[name]) for name in names]
+            wait_until(lambda: watch.all_seen(names, "ready"), timeout, "every job Ready")
+            time.sleep(5)  # the last Events are posted
+            peak_rss = process_footprint(operator.process.pid)[1]
+            event_objects, occurrences = events_in(core, NAMESPACE)
+            counters = operator_metrics(operator.metrics_url)
+        finally:
+            watch.stop()
+        created_per_second = jobs / (all_created - started)
+        log = (world.workdir / "operator.log").read_text(errors="replace")
+        return {
+            **base_record("throughput", jobs, 0.0, poll_interval),
+            "baseline_created_per_second": round(baseline, 1),
+            "create_api_seconds": round(create_seconds, 2),
+            "created_per_second": round(created_per_second, 1),
+            "created_share_of_baseline": round(created_per_second / baseline, 2),
+            "time_to_first_arn_p50_seconds": percentile(first_arn, 0.5),
+            "time_to_first_arn_p99_seconds": percentile(first_arn, 0.99),
+            "operator_idle_rss_mib": round(idle_rss, 1),
+            "operator_peak_rss_mib": round(peak_rss, 1),
+            "event_objects": event_objects,
+            "event_occurrences": occurrences,
+            "event_counters": counters,
+            "connection_pool_full_warnings": log.count("Connection pool is full"),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,200,1000,5000")
+    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--profile", action="store_true", help="sample the operator with py-spy during the burst")
+    args = parser.parse_args()
+    for jobs in (int(size) for size in args.sizes.split(",")):
+        record = run(jobs, args.poll_interval, args.profile)
+        save(record, "Throughput", [
+            record["date"][:10], jobs, record["baseline_created_per_second"], record["created_per_second"],
+            record["created_share_of_baseline"],
+            f"{record['time_to_first_arn_p50_seconds']} / {record['time_to_first_arn_p99_seconds']}",
+            record["operator_idle_rss_mib"], record["operator_peak_rss_mib"],
+            f"{record['event_occurrences']} in {record['event_objects']}",
+            int(record["event_counters"].get("kubemaker_events_dropped_total", 0)),
+            record["connection_pool_full_warnings"],
+        ])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

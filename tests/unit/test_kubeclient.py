@@ -1,0 +1,118 @@
+"""The operator's Kubernetes client: where it finds its credentials, how it presents them, and what
+an error answer becomes. A local HTTP server stands in for the API server."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubemaker.runtime import kubeclient
+from kubemaker.runtime.kubeclient import JSON_PATCH, ApiError, Connection, KubeClient
+
+
+@pytest.fixture
+def apiserver():
+    """Answers GET with the request it saw, and 404 (a Status) for paths under /missing."""
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.answer()
+
+        def do_PATCH(self):
+            self.answer()
+
+        def answer(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
+            if self.path.startswith("/missing"):
+                status, answer = 404, {"kind": "Status", "message": 'configmaps "x" not found', "code": 404}
+            else:
+                status, answer = 200, {"kind": "Thing", "path": self.path}
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def test_requests_carry_the_token_and_answers_are_json(apiserver):
+    url, seen = apiserver
+    client = KubeClient(Connection(server=url, token="secret-token"), pool_size=2)
+    answer = client.request("GET", "/api/v1/namespaces/team/configmaps/defs", query=[("labelSelector", "a=b")])
+    assert answer == {"kind": "Thing", "path": "/api/v1/namespaces/team/configmaps/defs?labelSelector=a%3Db"}
+    assert client.request("PATCH", "/apis/x/status", [{"op": "add"}], content_type=JSON_PATCH, read=False) is None
+    assert seen[0]["headers"]["Authorization"] == "Bearer secret-token"
+    assert seen[1]["headers"]["Content-Type"] == JSON_PATCH and json.loads(seen[1]["body"]) == [{"op": "add"}]
+
+
+def test_an_error_answer_is_an_api_error_with_the_api_servers_words(apiserver):
+    url, _ = apiserver
+    client = KubeClient(Connection(server=url, token="t"), pool_size=1)
+    with pytest.raises(ApiError) as raised:
+        client.request("GET", "/missing/x")
+    assert raised.value.status == 404 and raised.value.message == 'configmaps "x" not found'
+
+
+def test_in_a_pod_the_service_account_is_used_and_its_rotated_token_read_again(tmp_path, monkeypatch, apiserver):
+    url, seen = apiserver
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("first\n")
+    (account / "namespace").write_text("kubemaker-system")
+    (account / "ca.crt").write_text("")
+    monkeypatch.setattr(kubeclient, "SERVICE_ACCOUNT", account)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    connection = kubeclient.load_connection()
+    assert connection.server == "https://10.96.0.1:443" and connection.namespace == "kubemaker-system"
+    assert connection.ca_file == str(account / "ca.crt")
+
+    connection.server = url  # the same connection, against the stand-in API server
+    client = KubeClient(connection, pool_size=1)
+    client.request("GET", "/a")
+    (account / "token").write_text("rotated")
+    client.request("GET", "/b")
+    assert seen[-1]["headers"]["Authorization"] == "Bearer first", "read again only after a while"
+    monkeypatch.setattr(kubeclient, "TOKEN_REREAD_SECONDS", 0)
+    client.request("GET", "/c")
+    assert seen[-1]["headers"]["Authorization"] == "Bearer rotated"
+    assert connection.for_kopf().token == "rotated"
+
+
+def test_outside_a_pod_the_kubeconfigs_current_context_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    encoded = base64.b64encode(pem.encode()).decode()
+    config = {
+        "current-context": "dev",
+        "contexts": [{"name": "dev", "context": {"cluster": "local", "user": "me", "namespace": "team-a"}},
+                     {"name": "other", "context": {"cluster": "local", "user": "someone"}}],
+        "clusters": [{"name": "local", "cluster": {"server": "https://127.0.0.1:6443/",
+                                                    "certificate-authority-data": encoded}}],
+        "users": [{"name": "me", "user": {"client-certificate-data": encoded, "client-key-data": encoded}},
+                  {"name": "someone", "user": {"token": "not-this-one"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    connection = kubeclient.load_connection()
+    assert connection.server == "https://127.0.0.1:6443" and connection.namespace == "team-a"
+    assert connection.ca_data == pem and connection.token is None
+    certificate = Path(connection.cert_file)
+    assert certificate.read_text() == pem and certificate.stat().st_mode & 0o077 == 0, "only we may read the key"
