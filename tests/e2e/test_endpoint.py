@@ -72,7 +72,7 @@ def test_weights_shift_without_new_config_then_canary_instance_type_change(opera
     variants = [variant("blue", "blue", weight=0), variant("green", "green", weight=100, instance_type="ml.m5.xlarge")]
     apply(kubectl, endpoint("fraud", variants, deploymentConfig=CANARY), namespace)
     rolling = wait_for(
-        lambda: (o := get(kubectl, "endpoint", namespace, "fraud"))["status"].get("endpointStatus") == "Updating"
+        lambda: (o := get(kubectl, "endpoint", namespace, "fraud")).get("status", {}).get("endpointStatus") == "Updating"
         and o["status"].get("pendingEndpointConfigName") and o,
         timeout=30, interval=0.2, what="Updating with a pending config",
     )

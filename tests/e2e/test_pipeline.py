@@ -86,7 +86,7 @@ def test_pipeline_sync_executions_steps_and_a_failing_step(operator, emulator, k
     assert wide.count("Prepare=Succeeded, Train=Succeeded, Evaluate=Succeeded") == 2, wide
     latest = max(runs.values(), key=lambda r: r["status"]["creationTime"])["status"]["pipelineExecutionArn"]
     wait_for(
-        lambda: get(kubectl, "pipeline", namespace, "churn")["status"].get("latestExecution", {}).get("pipelineExecutionArn")
+        lambda: get(kubectl, "pipeline", namespace, "churn").get("status", {}).get("latestExecution", {}).get("pipelineExecutionArn")
         == latest,
         timeout=30, what="latest execution in the Pipeline's status",
     )
@@ -137,7 +137,7 @@ def test_delete_stops_a_running_execution_and_the_pipeline_is_deleted(operator, 
     with slowed(emulator, pipeline_step_executing=30):
         apply(kubectl, execution("stop-me", "slow", "s3://kubemaker-demo/in/"), namespace)
         obj = wait_for(
-            lambda: (o := get(kubectl, "pipelineexecution", namespace, "stop-me"))["status"].get("pipelineExecutionStatus")
+            lambda: (o := get(kubectl, "pipelineexecution", namespace, "stop-me")).get("status", {}).get("pipelineExecutionStatus")
             == "Executing" and o,
             timeout=30, what="Executing",
         )

@@ -66,7 +66,7 @@ def tenant_a(operator, emulator, kubectl) -> dict:
     scorer = wait_for(lambda: ready(kubectl, "model", TENANT_A, "scorer"), timeout=60, what="A's Model Ready")
     web = wait_for(lambda: ready(kubectl, ENDPOINT, TENANT_A, "web"), timeout=90, what="A's Endpoint Ready")
     etl = wait_for(lambda: ready(kubectl, "pipeline", TENANT_A, "etl"), timeout=60, what="A's Pipeline Ready")
-    tuning = wait_for(lambda: get(kubectl, "hyperparametertuningjob", TENANT_A, "search")["status"].get(
+    tuning = wait_for(lambda: get(kubectl, "hyperparametertuningjob", TENANT_A, "search").get("status", {}).get(
         "hyperParameterTuningJobArn") and get(kubectl, "hyperparametertuningjob", TENANT_A, "search"),
         timeout=60, what="A's tuning job created")
     return {
@@ -263,7 +263,7 @@ def test_an_allowed_shared_model_is_used_and_a_matching_endpoint_adopted_with_it
     assert {"Key": "kubemaker.io/uid", "Value": obj["metadata"]["uid"]} in sagemaker.list_tags(ResourceArn=config_arn)["Tags"]
 
     apply(kubectl, transform_job("use-shared", modelName=shared), TENANT_B)
-    wait_for(lambda: get(kubectl, "transformjob", TENANT_B, "use-shared")["status"].get("transformJobArn"),
+    wait_for(lambda: get(kubectl, "transformjob", TENANT_B, "use-shared").get("status", {}).get("transformJobArn"),
              timeout=60, what="a transform job on the allowed shared model")
 
     kubectl("delete", ENDPOINT, "legacy", "-n", TENANT_B, "--timeout=90s")

@@ -110,7 +110,7 @@ def test_spot_interruption_and_resume_are_shown(operator, emulator, kubectl, nam
     with slow_training(emulator, seconds=4):
         apply(kubectl, training_job("interrupted"), namespace)
         obj = wait_for(
-            lambda: (o := get(kubectl, "trainingjob", namespace, "interrupted"))["status"].get("secondaryStatus")
+            lambda: (o := get(kubectl, "trainingjob", namespace, "interrupted")).get("status", {}).get("secondaryStatus")
             == "Training" and o,
             timeout=30, what="Training",
         )
@@ -127,7 +127,7 @@ def test_delete_stops_the_running_job(operator, emulator, kubectl, namespace):
     with slow_training(emulator):
         apply(kubectl, training_job("stop-me"), namespace)
         obj = wait_for(
-            lambda: (o := get(kubectl, "trainingjob", namespace, "stop-me"))["status"].get("trainingJobStatus")
+            lambda: (o := get(kubectl, "trainingjob", namespace, "stop-me")).get("status", {}).get("trainingJobStatus")
             == "InProgress" and o,
             timeout=30, what="InProgress",
         )
@@ -141,7 +141,7 @@ def test_retain_leaves_the_job_running(operator, emulator, kubectl, namespace):
     with slow_training(emulator):
         apply(kubectl, training_job("keep-me", deletionPolicy="Retain"), namespace)
         obj = wait_for(
-            lambda: (o := get(kubectl, "trainingjob", namespace, "keep-me"))["status"].get("trainingJobStatus")
+            lambda: (o := get(kubectl, "trainingjob", namespace, "keep-me")).get("status", {}).get("trainingJobStatus")
             == "InProgress" and o,
             timeout=30, what="InProgress",
         )
@@ -223,7 +223,7 @@ def test_logs_follow_a_running_job_until_it_ends(operator, emulator, kubectl, ku
     lines = followed.stdout.splitlines()
     assert any(line.startswith("[algo-1]") for line in lines) and any(line.startswith("[algo-2]") for line in lines)
     # The logs end when SageMaker says the job ended; the object's status follows at the next poll.
-    wait_for(lambda: get(kubectl, "trainingjob", namespace, "chatty")["status"]["trainingJobStatus"] == "Completed",
+    wait_for(lambda: get(kubectl, "trainingjob", namespace, "chatty").get("status", {}).get("trainingJobStatus") == "Completed",
              timeout=10, what=lambda: get(kubectl, "trainingjob", namespace, "chatty")["status"])
 
     # The kubectl plugin: kubectl finds kubectl-sagemaker on PATH.

@@ -95,7 +95,7 @@ def test_delete_stops_the_running_transform(operator, emulator, kubectl, namespa
     with slowed(emulator, transform_running=30):
         apply(kubectl, transform_job("stop-me", modelName=model), namespace)
         obj = wait_for(
-            lambda: (o := get(kubectl, "transformjob", namespace, "stop-me"))["status"].get("transformJobStatus")
+            lambda: (o := get(kubectl, "transformjob", namespace, "stop-me")).get("status", {}).get("transformJobStatus")
             == "InProgress" and o,
             timeout=30, what="InProgress",
         )

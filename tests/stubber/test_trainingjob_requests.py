@@ -87,8 +87,8 @@ def test_create_sends_the_request_with_ownership_tags(stubbed):
 
     assert stubbed.object_patches[0][-1] == {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}, \
         "finalizer added before anything exists in SageMaker"
-    assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
-    assert plan.status["trainingJobArn"].endswith(name) and plan.track
+    assert stubbed.status_patches == [], "no status write before the create: the job's name makes it once"
+    assert plan.status["trainingJobName"] == name and plan.status["trainingJobArn"].endswith(name) and plan.track
     assert plan.follow["TrainingJobName"] == name
     assert ("Normal", "Created", f"created SageMaker training job {name}") in [
         (e.type, e.reason, e.message) for e in plan.events]
@@ -114,6 +114,38 @@ def test_a_create_answered_resource_in_use_checks_the_job_is_ours(stubbed):
     plan = asyncio.run(run_pass(controller(stubbed), ctx))
 
     assert plan.status["trainingJobArn"] == arn and plan.status["createPending"] is None
+
+
+def test_a_job_created_by_a_pass_that_crashed_before_its_status_write_is_found_not_made_again(stubbed):
+    """Status never recorded the derived name: the create is sent, SageMaker answers that the name
+    is in use, and the tags show the job is this object's."""
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", SPEC)
+    name = derived_name("team", "job", "0000-1111")
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_client_error("create_training_job", "ResourceInUse", f"Training job {name} already exists")
+    sagemaker.add_response("describe_training_job", description(name, secondary="Training"),
+                           expected_params={"TrainingJobName": name})
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]})
+    sagemaker.add_response("describe_training_job", description(name, secondary="Training"))
+    stubbed.aws.stubbers["logs"].add_response(
+        "describe_log_streams", {"logStreams": [{"logStreamName": f"{name}/algo-1-1700000000"}]})
+
+    plan = asyncio.run(run_pass(controller(stubbed), ctx))
+
+    assert plan.status["trainingJobName"] == name and plan.status["secondaryStatus"] == "Training"
+
+
+def test_deleting_an_object_whose_status_never_recorded_its_job_stops_the_job(stubbed):
+    ctx = make_context(stubbed, "TrainingJob", "trainingjobs", SPEC)
+    name = derived_name("team", "job", "0000-1111")
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_training_job", description(name), expected_params={"TrainingJobName": name})
+    sagemaker.add_response("list_tags", {"Tags": [{"Key": "kubemaker.io/uid", "Value": "0000-1111"}]})
+    sagemaker.add_response("stop_training_job", {}, expected_params={"TrainingJobName": name})
+
+    cleanup = asyncio.run(clean_up(controller(stubbed), ctx))
+
+    assert cleanup.waiting and [call.action for call in cleanup.calls] == ["stop_training_job"]
 
 
 def test_a_create_answered_resource_in_use_by_someone_elses_job_stalls(stubbed):

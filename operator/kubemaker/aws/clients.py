@@ -72,7 +72,7 @@ def client_config() -> botocore.config.Config:
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra=USER_AGENT,
-        max_pool_connections=32,
+        max_pool_connections=AWS_THREADS,  # a connection for each thread that calls AWS
     )
 
 

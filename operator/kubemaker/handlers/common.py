@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..conditions import Health
 from ..runtime.context import ObjectContext
-from ..runtime.outcomes import Call, Cleanup, Event, Plan, SageMakerObject, Stall, Transient, create_pending
+from ..runtime.outcomes import Call, Cleanup, Event, Plan, SageMakerObject, Stall, Transient
 from ..runtime.protocols import describe_or_none, is_owned, require_owned
 from ..runtime.tracker import ListShape, Tracker
 
@@ -58,7 +58,7 @@ class JobController:
         raise NotImplementedError
 
     def recorded(self, ctx: ObjectContext) -> dict:
-        """More status fields the create's marker records, true once the job exists."""
+        """Status fields true once the job exists, written before the pass looks at the job."""
         return {}
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
@@ -78,9 +78,10 @@ class JobController:
         """The job by its name; None when it does not exist yet. A job found before status records
         its ARN is ours after a crash mid-create, or someone else's: the tags tell."""
         api = self.api
-        if not ctx.spec.get(api.name_field) and not ctx.status.get(api.name_field):
-            # A name derived from the object's uid, never recorded: nobody can have created it,
-            # since status records the name before any create. One call fewer per new object.
+        if not ctx.spec.get(api.name_field) and not ctx.status.get(api.name_field) and name not in ctx.made:
+            # A name derived from the object's uid, never recorded: no pass has seen it created, so
+            # create it without asking. After a crash between a create and its status write the
+            # create is refused as a name in use, and the tags show the job is ours.
             return None
         description = await describe_or_none(client, api.describe, **{api.name_member: name})
         if description is None:
@@ -93,23 +94,22 @@ class JobController:
         return description
 
     def create_plan(self, ctx: ObjectContext, name: str, request: dict) -> Plan:
-        """The create, once: status records the name as create-pending before the call, so after a
-        crash the next pass finds the job by name, and SageMaker's unique names turn a repeated
-        create into ResourceInUse instead of a second job."""
+        """The create, once, with no status write before it: a job's name is given or derived from
+        the object's uid, and SageMaker never lets a name be used twice, so a create repeated after a
+        crash is ResourceInUse instead of a second job. Status records the name with the job's
+        description, in the same pass."""
         api = self.api
         return Plan(
             health=Health.reconciling("Creating", f"creating SageMaker {api.noun} {name}"),
-            action=api.create, request=request, creates=api, again=True,
-            before=create_pending(name, **{api.name_field: name}, **self.recorded(ctx)),
+            action=api.create, request=request, creates=api, again=True, status=self.recorded(ctx),
             events=[Event("Normal", "Created", f"created SageMaker {api.noun} {name}")],
         )
 
     async def cleanup(self, ctx: ObjectContext) -> Cleanup:
-        """Stops the job if it runs and is ours."""
+        """Stops the job if it runs and is ours. Status may not have recorded a job that exists (a
+        crash right after its create): the job is looked for by name whatever status says."""
         api = self.api
-        name = ctx.status.get(api.name_field)
-        if not name or (not ctx.status.get("createPending") and not ctx.status.get(api.arn_field)):
-            return Cleanup()  # never created anything
+        name = ctx.sagemaker_name
         client = ctx.client()
         description = await describe_or_none(client, api.describe, **{api.name_member: name})
         if description is None or not await is_owned(ctx, client, description[api.arn_member]):

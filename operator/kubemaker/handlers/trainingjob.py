@@ -120,7 +120,8 @@ class TrainingJobController(JobController):
         return build_create_training_job_request(spec, name, ctx.owner.tag_map())
 
     def recorded(self, ctx: ObjectContext) -> dict:
-        return {"appliedUpdates": planner.applied_updatable(ctx.spec)}
+        applied = planner.applied_updatable(ctx.spec)
+        return {"appliedUpdates": applied} if applied else {}  # none: no status write before the look
 
     async def plan_observed(self, ctx: ObjectContext, client, description: dict) -> Plan:
         spec = parse_spec_as(TrainingJobSpec, ctx.spec)
