@@ -39,9 +39,14 @@ EXAMPLES = {
     "HyperParameterTuningJob": ("hyperparametertuningjob.yaml", "CreateHyperParameterTuningJob"),
     "Model": ("model-from-trainingjob.yaml", "CreateModel"),
     "Endpoint": ("endpoint-serverless.yaml", "CreateEndpoint"),
+    "InferenceComponent": ("inferencecomponents.yaml", "CreateInferenceComponent"),
     "TransformJob": ("transformjob.yaml", "CreateTransformJob"),
+    "ProcessingJob": ("processingjob.yaml", "CreateProcessingJob"),
     "Pipeline": ("pipeline-with-execution.yaml", "CreatePipeline"),
     "PipelineExecution": ("pipeline-with-execution.yaml", "StartPipelineExecution"),
+    "MonitoringSchedule": ("monitoringschedule.yaml", "CreateMonitoringSchedule"),
+    "ModelPackageGroup": ("model-registry.yaml", "CreateModelPackageGroup"),
+    "ModelPackage": ("model-registry.yaml", "CreateModelPackage"),
 }
 SLOW_SECONDS = 120.0
 # Kinds with no slow SageMaker phase to catch.
@@ -168,6 +173,23 @@ def capture_failed_training_job(cluster: Cluster, emulator) -> None:
     save("TrainingJob", "failed", obj)
 
 
+def capture_monitoring_violations(cluster: Cluster, emulator) -> None:
+    """A schedule whose executions find violations: ViolationsFound, and still Healthy."""
+    namespace = "violations-monitoringschedule"
+    cluster.kubectl("create", "namespace", namespace)
+    docs = [doc for doc in yaml.safe_load_all((REPO_ROOT / "examples" / EXAMPLES["MonitoringSchedule"][0]).read_text())
+            if doc]
+    schedule = next(doc for doc in docs if doc["kind"] == "MonitoringSchedule")
+    schedule["spec"]["monitoringScheduleName"] = f"{namespace}-{schedule['metadata']['name']}"[:63]
+    emulator.control.report_violations(schedule["spec"]["monitoringScheduleName"], count=7, executions=1000)
+    emulator.control.set_timings(monitoring_execution_interval=1.0)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    obj = wait(lambda: (o := cluster.get("MonitoringSchedule", namespace, schedule["metadata"]["name"]))
+               and current(o) and condition_true(o, READY) and condition_true(o, "ViolationsFound") and o,
+               "MonitoringSchedule ViolationsFound")
+    save("MonitoringSchedule", "violations", obj)
+
+
 def main() -> int:
     kinds = sys.argv[1:] or list(EXAMPLES)
     with tempfile.TemporaryDirectory(prefix="kubemaker-capture-") as workdir, contextlib.ExitStack() as stack:
@@ -189,6 +211,8 @@ def main() -> int:
             capture_degraded(cluster, emulator, kind)
         if "TrainingJob" in kinds:
             capture_failed_training_job(cluster, emulator)
+        if "MonitoringSchedule" in kinds:
+            capture_monitoring_violations(cluster, emulator)
         emulator.control.set_timings(**{phase: SLOW_SECONDS for phase in emulator.control.timings()})
         for kind in kinds:
             capture_progressing(cluster, emulator, kind)

@@ -27,7 +27,8 @@ from kubemaker_dev.operatorprocess import OperatorProcess
 from world import REPO, World, local_world
 
 NAMESPACE = "soak"
-REFERENCE_KEYS = {"modelRef", "trainingJobRef", "pipelineRef", "configMapKeyRef", "ref"}
+REFERENCE_KEYS = {"modelRef", "trainingJobRef", "pipelineRef", "configMapKeyRef", "ref", "endpointRef",
+                  "modelPackageRef", "modelPackageGroupRef"}
 UID_TAG = "kubemaker.io/uid"
 # SageMaker objects per kind: (list operation, summaries key, ARN key, whether a summary is still alive).
 INVENTORY = {
@@ -37,15 +38,28 @@ INVENTORY = {
                    lambda s: s["HyperParameterTuningJobStatus"] in ("InProgress", "Stopping")),
     "transform-job": ("list_transform_jobs", "TransformJobSummaries", "TransformJobArn",
                       lambda s: s["TransformJobStatus"] in ("InProgress", "Stopping")),
+    "processing-job": ("list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobArn",
+                       lambda s: s["ProcessingJobStatus"] in ("InProgress", "Stopping")),
     "model": ("list_models", "Models", "ModelArn", lambda s: True),
     "endpoint-config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigArn", lambda s: True),
     "endpoint": ("list_endpoints", "Endpoints", "EndpointArn", lambda s: s["EndpointStatus"] != "Deleting"),
+    "inference-component": ("list_inference_components", "InferenceComponents", "InferenceComponentArn",
+                            lambda s: s["InferenceComponentStatus"] != "Deleting"),
     "pipeline": ("list_pipelines", "PipelineSummaries", "PipelineArn", lambda s: True),
+    "model-package-group": ("list_model_package_groups", "ModelPackageGroupSummaryList", "ModelPackageGroupArn",
+                            lambda s: True),
+    "monitoring-schedule": ("list_monitoring_schedules", "MonitoringScheduleSummaries", "MonitoringScheduleArn",
+                            lambda s: True),
+    **{f"{kind}-job-definition": (f"list_{kind.replace('-', '_')}_job_definitions", "JobDefinitionSummaries",
+                                  "MonitoringJobDefinitionArn", lambda s: True)
+       for kind in ("data-quality", "model-quality", "model-bias", "model-explainability")},
 }
 # The one SageMaker object each kind makes (Models may have revisions, Endpoints several configs,
 # and a tuning job's training jobs carry its tags).
-ONE_PER_OBJECT = {"TrainingJob": "training-job", "TransformJob": "transform-job",
-                  "HyperParameterTuningJob": "tuning-job", "Endpoint": "endpoint", "Pipeline": "pipeline"}
+ONE_PER_OBJECT = {"TrainingJob": "training-job", "TransformJob": "transform-job", "ProcessingJob": "processing-job",
+                  "HyperParameterTuningJob": "tuning-job", "Endpoint": "endpoint", "Pipeline": "pipeline",
+                  "InferenceComponent": "inference-component", "MonitoringSchedule": "monitoring-schedule",
+                  "ModelPackageGroup": "model-package-group"}
 # The error codes of the emulator's "5xx" faults.
 SERVER_ERROR_CODES = {"InternalFailure", "ServiceUnavailable"}
 
@@ -96,6 +110,25 @@ def sagemaker_inventory(emulator) -> list[dict]:
             token = page.get("NextToken")
             if not token:
                 break
+    return found
+
+
+def unrecorded_versions(emulator, items: list[dict]) -> list[str]:
+    """Model package versions carry no tags (their group's apply): a ModelPackage registered twice
+    shows as a version in its group that no ModelPackage recorded."""
+    recorded: dict[str, set[str]] = {}
+    for item in items:
+        status = item.get("status") or {}
+        if item["kind"] == "ModelPackage" and status.get("modelPackageGroupName"):
+            recorded.setdefault(status["modelPackageGroupName"], set()).update(
+                version["modelPackageArn"] for version in status.get("versions") or [])
+    client = emulator.client("sagemaker")
+    found = []
+    for group, arns in sorted(recorded.items()):
+        listed = client.list_model_packages(ModelPackageGroupName=group, MaxResults=100)["ModelPackageSummaryList"]
+        extra = sorted({summary["ModelPackageArn"] for summary in listed} - arns)
+        if extra:
+            found.append(f"model package group {group}: versions no ModelPackage recorded: {', '.join(extra)}")
     return found
 
 
@@ -239,6 +272,7 @@ def soak(args: argparse.Namespace, rng: random.Random, world: World) -> int:
         owned = [o for o in inventory if o["uid"] == uid and o["kind"] == kind]
         if len(owned) > 1:
             duplicates.append(f"{item['kind']}/{item['metadata']['name']}: {len(owned)} {kind}s")
+    duplicates += unrecorded_versions(emulator, remaining)
     orphans = [f"{o['kind']} {o['arn']}" for o in inventory if o["uid"] in uids_deleted and o["alive"]]
     stuck = sorted(deleted_names & {i["metadata"]["name"] for i in remaining})
     injected = emulator.control.call_counts()["faults"]

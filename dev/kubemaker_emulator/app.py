@@ -7,8 +7,10 @@ Requests are routed as follows:
   refuses it, whatever the service. STS AssumeRole itself: `kubemaker_emulator.sts`.
 - SageMaker operations (`X-Amz-Target: SageMaker.<Operation>`) that the emulator implements: the
   state model in `kubemaker_emulator.sagemaker`, after validation against botocore's service model.
-- Everything else (CloudWatch Logs, Application Auto Scaling, STS, S3, and SageMaker operations the
-  emulator does not model): moto's own server application.
+- Application Auto Scaling's operations on SageMaker resources: `kubemaker_emulator.autoscaling`,
+  after validation against its own service model.
+- Everything else (CloudWatch Logs, STS, S3, and SageMaker operations the emulator does not model):
+  moto's own server application.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from moto.moto_api._internal import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 
+from kubemaker_emulator.autoscaling import AUTOSCALING_OPERATIONS
 from kubemaker_emulator.control_api import ControlApi
 from kubemaker_emulator.errors import AwsError, serialization_error
 from kubemaker_emulator.faults import Fault, FaultInjector
@@ -137,6 +140,7 @@ class EmulatorApp:
         self.world = World(profile_timings(profile), MotoServices(), clock=self.clock.now)
         self.credentials = CredentialAuthority(self.clock)
         self.validator = RequestValidator("sagemaker")
+        self.autoscaling_validator = RequestValidator("application-autoscaling")
         self.faults = FaultInjector()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.control = ControlApi(self)
@@ -190,6 +194,9 @@ class EmulatorApp:
                 return _text_response(recording_start_response, status, "text/xml", body)
             if service == "sagemaker" and operation in OPERATIONS and environ.get("HTTP_X_AMZ_TARGET", "").startswith("SageMaker."):
                 return self._sagemaker(environ, region, operation, recording_start_response)
+            if service == "application-autoscaling" and operation in AUTOSCALING_OPERATIONS:
+                return self._modelled(environ, region, operation, recording_start_response,
+                                      self.autoscaling_validator, AUTOSCALING_OPERATIONS)
             if service == "logs":
                 # Our training jobs write into the logs backend: bring it up to date, and keep
                 # those writes out while moto reads.
@@ -202,18 +209,26 @@ class EmulatorApp:
             print(f"{service or '-'} {operation} {' '.join(outcome)} {elapsed:.1f}ms", file=sys.stderr, flush=True)
 
     def _sagemaker(self, environ: dict[str, Any], region: str, operation: str, start_response: StartResponse) -> list[bytes]:
-        model = self.validator.operation(operation)
+        return self._modelled(environ, region, operation, start_response, self.validator, OPERATIONS)
+
+    def _modelled(self, environ: dict[str, Any], region: str, operation: str, start_response: StartResponse,
+                  validator: RequestValidator, operations: dict[str, Any]) -> list[bytes]:
+        """An operation of a service the emulator models itself (SageMaker, Application Auto Scaling),
+        validated against that service's own model; the state is the one World, under its lock."""
+        model = validator.operation(operation)
         try:
             body = _read_body(environ)
             try:
                 params = json.loads(body or b"{}", parse_constant=_refuse_constant)
             except ValueError:
                 raise serialization_error("The request body is not valid JSON.") from None
-            self.validator.validate(model, params)
+            validator.validate(model, params)
             with self.world.lock:
                 self.world.catch_up()
-                answer = OPERATIONS[operation](self.world.region(region), params)
-                shaped = shape_output(model.output_shape, fill_defaults(model.output_shape, answer))
+                answer = operations[operation](self.world.region(region), params)
+                if operations is OPERATIONS:  # the defaults table is SageMaker's
+                    answer = fill_defaults(model.output_shape, answer)
+                shaped = shape_output(model.output_shape, answer)
         except AwsError as error:
             return _error_response(start_response, error)
         return _json_response(start_response, 200, shaped)

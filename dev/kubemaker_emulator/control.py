@@ -106,6 +106,13 @@ class EmulatorControl:
         """Fails a running transform job now, or one created later when it would complete."""
         self._call("POST", f"/transform-jobs/{quote(name)}/fail", _body(reason=reason, region=region))
 
+    def fail_processing_job(self, name: str, reason: str | None = None, exit_message: str | None = None,
+                            region: str | None = None) -> None:
+        """Fails a running processing job now, or one created later when it would complete; the
+        exit message is what the container wrote (DescribeProcessingJob's ExitMessage)."""
+        self._call("POST", f"/processing-jobs/{quote(name)}/fail",
+                   _body(reason=reason, exit_message=exit_message, region=region))
+
     def fail_endpoint_creation(self, name: str, reason: str | None = None, region: str | None = None) -> None:
         """The endpoint (Creating, or created later) ends Failed instead of InService."""
         self._call("POST", f"/endpoints/{quote(name)}/fail-creation", _body(reason=reason, region=region))
@@ -122,12 +129,30 @@ class EmulatorControl:
             _body(count=count, region=region),
         )
 
+    def fail_inference_component(self, name: str, reason: str | None = None, region: str | None = None) -> None:
+        """The component (Creating or Updating now, or created later) ends Failed with `reason`."""
+        self._call("POST", f"/inference-components/{quote(name)}/fail", _body(reason=reason, region=region))
+
+    def set_component_copy_count(self, name: str, count: int, region: str | None = None) -> None:
+        """What the autoscaler does to an inference component: its desired copy count changes and
+        it goes Updating."""
+        self._call("POST", f"/inference-components/{quote(name)}/copy-count", _body(count=count, region=region))
+
     def fail_pipeline_step(self, pipeline: str, step: str, reason: str | None = None, region: str | None = None) -> None:
         """The step fails in running executions that have not finished it, and in later ones, until cleared."""
         self._call("POST", f"/pipelines/{quote(pipeline)}/steps/{quote(step)}/fail", _body(reason=reason, region=region))
 
     def clear_pipeline_step_failures(self, pipeline: str, region: str | None = None) -> None:
         self._call("DELETE", f"/pipelines/{quote(pipeline)}/step-failures", _body(region=region))
+
+    def report_violations(self, schedule: str, message: str | None = None, count: int = 3, executions: int = 1,
+                          region: str | None = None) -> dict[str, Any]:
+        """The monitoring schedule's next `executions` executions to end (the running one first)
+        complete with violations: CompletedWithViolations, FailureReason `message`, by default Model
+        Monitor's "... completed successfully with `count` violations.". Works before the schedule
+        exists; `executions=0` takes it back."""
+        return self._call("POST", f"/monitoring-schedules/{quote(schedule)}/report-violations",
+                          _body(message=message, count=count, executions=executions, region=region))
 
     def add_system_tags(
         self, resource_arn: str, tags: list[dict[str, str]], first: bool = False, region: str | None = None

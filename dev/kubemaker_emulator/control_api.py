@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from kubemaker_emulator.errors import AwsError
 from kubemaker_emulator.sagemaker.base import RESERVED_TAG_PREFIX
+from kubemaker_emulator.sagemaker.monitoring import violations_message
 from kubemaker_emulator.timings import merge_overrides
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class ControlApi:
             ("POST", "/training-jobs/(?P<name>[^/]+)/fail", self.fail_training_job),
             ("POST", "/training-jobs/(?P<name>[^/]+)/interrupt-spot", self.interrupt_spot),
             ("POST", "/transform-jobs/(?P<name>[^/]+)/fail", self.fail_transform_job),
+            ("POST", "/processing-jobs/(?P<name>[^/]+)/fail", self.fail_processing_job),
             ("POST", "/endpoints/(?P<name>[^/]+)/fail-creation", self.fail_endpoint_creation),
             ("POST", "/endpoints/(?P<name>[^/]+)/fail-next-update", self.fail_next_endpoint_update),
             (
@@ -64,8 +66,11 @@ class ControlApi:
                 "/endpoints/(?P<name>[^/]+)/variants/(?P<variant>[^/]+)/instance-count",
                 self.set_variant_instance_count,
             ),
+            ("POST", "/inference-components/(?P<name>[^/]+)/copy-count", self.set_component_copy_count),
+            ("POST", "/inference-components/(?P<name>[^/]+)/fail", self.fail_inference_component),
             ("POST", "/pipelines/(?P<name>[^/]+)/steps/(?P<step>[^/]+)/fail", self.fail_pipeline_step),
             ("DELETE", "/pipelines/(?P<name>[^/]+)/step-failures", self.clear_pipeline_step_failures),
+            ("POST", "/monitoring-schedules/(?P<name>[^/]+)/report-violations", self.report_violations),
             ("POST", "/system-tags", self.add_system_tags),
         ):
             self.routes.append((method, re.compile(PREFIX + pattern + "$"), handler))
@@ -206,6 +211,22 @@ class ControlApi:
 
         return self._in_region(body, fail)
 
+    def fail_processing_job(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        reason = body.get("reason") or DEFAULT_REASON
+        exit_message = body.get("exit_message")
+
+        def fail(region: Any, now: float) -> dict[str, Any]:
+            job = region.processing_jobs.get(name)
+            if job is None:
+                region.world.armed.processing_failures[name] = (reason, exit_message)
+                return {"armed": True}
+            if job.status not in ("InProgress", "Stopping"):
+                raise ControlError(409, f"processing job {name} is {job.status}")
+            self._apply(lambda: job.fail(reason, exit_message, now))
+            return {"armed": False}
+
+        return self._in_region(body, fail)
+
     def fail_endpoint_creation(self, body: dict[str, Any], name: str) -> dict[str, Any]:
         reason = body.get("reason") or DEFAULT_REASON
 
@@ -246,6 +267,33 @@ class ControlApi:
 
         return self._in_region(body, scale)
 
+    def fail_inference_component(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        reason = body.get("reason") or DEFAULT_REASON
+
+        def fail(region: Any, now: float) -> dict[str, Any]:
+            component = region.inference_components.get(name)
+            if component is None:
+                region.world.armed.inference_component_failures[name] = reason
+                return {"armed": True}
+            self._apply(lambda: component.fail(reason))
+            return {"armed": False}
+
+        return self._in_region(body, fail)
+
+    def set_component_copy_count(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        count = body.get("count")
+        if not isinstance(count, int) or count < 0:
+            raise ControlError(400, "count must be an integer >= 0")
+
+        def scale(region: Any, now: float) -> dict[str, Any]:
+            component = region.inference_components.get(name)
+            if component is None:
+                raise _not_found("inference component", name)
+            self._apply(lambda: component.set_copy_count(count, now))
+            return {}
+
+        return self._in_region(body, scale)
+
     def fail_pipeline_step(self, body: dict[str, Any], name: str, step: str) -> dict[str, Any]:
         reason = body.get("reason") or DEFAULT_REASON
 
@@ -267,6 +315,25 @@ class ControlApi:
             return {}
 
         return self._in_region(body, clear)
+
+    def report_violations(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        message = body.get("message") or violations_message(body.get("count", 3))
+        executions = body.get("executions", 1)
+        if isinstance(executions, bool) or not isinstance(executions, int) or executions < 0:
+            raise ControlError(400, "executions must be an integer >= 0")
+
+        def arm(region: Any, now: float) -> dict[str, Any]:
+            armed = region.world.armed.monitoring_violations
+            if executions:
+                armed[name] = (message, executions)
+            else:
+                armed.pop(name, None)
+            schedule = region.monitoring_schedules.get(name)
+            running = schedule is not None and schedule.last_execution is not None and (
+                schedule.last_execution.status == "InProgress")
+            return {"running_execution": running}
+
+        return self._in_region(body, arm)
 
     def add_system_tags(self, body: dict[str, Any]) -> dict[str, Any]:
         arn, tags = body.get("resource_arn"), body.get("tags")

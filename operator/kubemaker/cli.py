@@ -40,8 +40,9 @@ def run_in_training_pod(args: argparse.Namespace) -> int:
 
 
 def add_logs_parser(commands) -> None:
-    logs = commands.add_parser("logs", help="print a training job's CloudWatch logs")
-    logs.add_argument("target", help="trainingjob/NAME, or hyperparametertuningjob/NAME for its best training job")
+    logs = commands.add_parser("logs", help="print a training or processing job's CloudWatch logs")
+    logs.add_argument("target", help="trainingjob/NAME, hyperparametertuningjob/NAME for its best training "
+                      "job, or processingjob/NAME")
     logs.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
     logs.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
     logs.add_argument("--all-hosts", action="store_true", help="every instance's stream, prefixed with the host")

@@ -17,6 +17,17 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """A condition a kind reports beside the three kstatus reads (a MonitoringSchedule's
+    ViolationsFound): users alert on it; it never changes the object's health."""
+
+    type: str
+    status: str  # True, False or Unknown
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Health:
     """The one judgement a planner makes about an object; conditions are derived from it."""
 
@@ -46,26 +57,30 @@ def shortened(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
 
 
 def build_conditions(health: Health, generation: int, previous: list[dict] | None,
-                     now: str | None = None) -> list[dict]:
+                     now: str | None = None, signals: tuple[Signal, ...] | list[Signal] = ()) -> list[dict]:
     """Ready always; Reconciling or Stalled only while True, as kstatus reads "abnormal-true"
-    conditions. lastTransitionTime moves only when a condition's status flips."""
+    conditions. lastTransitionTime moves only when a condition's status flips. A kind's own
+    conditions (`signals`) follow; one a pass does not set (a pass that failed) is kept as it was."""
     now = now or now_iso()
     before = {condition.get("type"): condition for condition in previous or []}
 
-    def make(condition_type: str, status: str) -> dict:
+    def make(condition_type: str, status: str, reason: str, message: str) -> dict:
         old = before.get(condition_type, {})
         return {
             "type": condition_type,
             "status": status,
-            "reason": health.reason,
-            "message": shortened(health.message),
+            "reason": reason,
+            "message": shortened(message),
             "lastTransitionTime": old.get("lastTransitionTime", now) if old.get("status") == status else now,
             "observedGeneration": generation,
         }
 
-    result = [make(READY, "True" if health.state == READY else "False")]
+    result = [make(READY, "True" if health.state == READY else "False", health.reason, health.message)]
     if health.state != READY:
-        result.append(make(health.state, "True"))
+        result.append(make(health.state, "True", health.reason, health.message))
+    result += [make(signal.type, signal.status, signal.reason, signal.message) for signal in signals]
+    kept = {READY, RECONCILING, STALLED, *(signal.type for signal in signals)}
+    result += [condition for condition in previous or [] if condition.get("type") not in kept]
     return result
 
 

@@ -1,5 +1,5 @@
-"""`kubemaker logs` / `kubectl sagemaker logs`: a training job's CloudWatch logs, found from the
-Kubernetes object, printed and optionally followed until the job ends."""
+"""`kubemaker logs` / `kubectl sagemaker logs`: a training or processing job's CloudWatch logs, found
+from the Kubernetes object, printed and optionally followed until the job ends."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from .aws.clients import client_config
 from .cluster.logs import iter_pod_log_lines
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
 FOLLOW_INTERVAL_SECONDS = 2.0
 PLURALS = {
     "trainingjob": "trainingjobs", "trainingjobs": "trainingjobs", "smtj": "trainingjobs",
     "hyperparametertuningjob": "hyperparametertuningjobs", "hyperparametertuningjobs": "hyperparametertuningjobs",
     "smhpo": "hyperparametertuningjobs",
+    "processingjob": "processingjobs", "processingjobs": "processingjobs", "smpj": "processingjobs",
 }
 
 
@@ -34,23 +36,29 @@ class LogsError(RuntimeError):
 class Target:
     job_name: str
     region: str | None
+    log_group: str = LOG_GROUP
     # A TrainingJob placed on the cluster: its Kubernetes Job, and how many hosts it has.
     cluster_job: str | None = None
     host_count: int = 1
 
 
 def resolve_target(reference: str, namespace: str, custom_objects: Any) -> Target:
-    """`trainingjob/NAME` or `hyperparametertuningjob/NAME` (its best training job)."""
+    """`trainingjob/NAME`, `hyperparametertuningjob/NAME` (its best training job) or `processingjob/NAME`."""
     kind, _, name = reference.partition("/")
     plural = PLURALS.get(kind.lower().split(".")[0])
     if not plural or not name:
-        raise LogsError(f"expected trainingjob/NAME or hyperparametertuningjob/NAME, got {reference!r}")
+        raise LogsError(f"expected trainingjob/NAME, hyperparametertuningjob/NAME or processingjob/NAME, "
+                        f"got {reference!r}")
     try:
         obj = custom_objects.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
     except kubernetes.client.ApiException as error:
         raise LogsError(f"{reference} in namespace {namespace}: {error.reason}") from None
     status = obj.get("status") or {}
     region = (obj.get("spec") or {}).get("region")
+    if plural == "processingjobs":
+        if not status.get("processingJobName"):
+            raise LogsError(f"{reference} has no SageMaker processing job yet (status: {status.get('conditions')})")
+        return Target(status["processingJobName"], region, log_group=PROCESSING_LOG_GROUP)
     if plural == "trainingjobs":
         job = status.get("trainingJobName")
     else:
@@ -66,29 +74,36 @@ def resolve_target(reference: str, namespace: str, custom_objects: Any) -> Targe
     return Target(job, region)
 
 
-def stream_names(logs: Any, job_name: str, all_hosts: bool) -> list[str]:
-    response = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+def stream_names(logs: Any, log_group: str, job_name: str, all_hosts: bool) -> list[str]:
+    response = logs.describe_log_streams(logGroupName=log_group, logStreamNamePrefix=f"{job_name}/")
     names = sorted(stream["logStreamName"] for stream in response.get("logStreams", []))
     return names if all_hosts else [name for name in names if "/algo-1-" in name][:1] or names[:1]
 
 
-def new_events(logs: Any, stream: str, token: str | None) -> tuple[list[dict], str | None]:
-    params = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+def new_events(logs: Any, log_group: str, stream: str, token: str | None) -> tuple[list[dict], str | None]:
+    params = {"logGroupName": log_group, "logStreamName": stream, "startFromHead": True}
     if token:
         params["nextToken"] = token
     response = logs.get_log_events(**params)
     return response.get("events", []), response.get("nextForwardToken")
 
 
-def iter_log_lines(logs: Any, sagemaker: Any, job_name: str, follow: bool, all_hosts: bool) -> Iterator[str]:
+def job_state(sagemaker: Any, log_group: str, job_name: str) -> str:
+    if log_group == PROCESSING_LOG_GROUP:
+        return sagemaker.describe_processing_job(ProcessingJobName=job_name)["ProcessingJobStatus"]
+    return sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"]
+
+
+def iter_log_lines(logs: Any, sagemaker: Any, job_name: str, follow: bool, all_hosts: bool,
+                   log_group: str = LOG_GROUP) -> Iterator[str]:
     tokens: dict[str, str | None] = {}
     while True:
         # A job's final state is read before its last logs, so nothing written before the end is missed.
-        done = not follow or sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"] in TERMINAL
-        streams = stream_names(logs, job_name, all_hosts)
+        done = not follow or job_state(sagemaker, log_group, job_name) in TERMINAL
+        streams = stream_names(logs, log_group, job_name, all_hosts)
         for stream in streams:
             while True:
-                events, token = new_events(logs, stream, tokens.get(stream))
+                events, token = new_events(logs, log_group, stream, tokens.get(stream))
                 unchanged = token == tokens.get(stream)
                 tokens[stream] = token
                 for event in events:
@@ -121,6 +136,6 @@ def print_logs(reference: str, namespace: str | None, follow: bool, all_hosts: b
     session = boto3.Session()
     logs = session.client("logs", region_name=target.region, config=client_config())
     sagemaker = session.client("sagemaker", region_name=target.region, config=client_config())
-    for line in iter_log_lines(logs, sagemaker, target.job_name, follow, all_hosts):
+    for line in iter_log_lines(logs, sagemaker, target.job_name, follow, all_hosts, target.log_group):
         print(line, file=out, flush=True)
     return 0

@@ -1,8 +1,8 @@
 """Tenant A and tenant B share a cluster and an account; B tries every way the issue names to reach
 A's SageMaker objects and roles: by name (models, pipelines, tuning jobs), by adoption, by squatting
 a name, by passing A's roles on create and update and inside pipeline definitions (inline,
-ConfigMap, S3) and execution parameters. (Model packages by name are tests/stubber's: the emulator
-keeps no tags on model packages or their groups yet.)
+ConfigMap, S3) and execution parameters. (Model package groups and versions by name or ARN:
+tests/e2e/test_model_registry.py.)
 
 Cross-namespace effects are counted from the emulator: while B's attempts are reconciled, SageMaker
 receives no mutating call at all, A's objects keep their tags and state, and no SageMaker object

@@ -161,7 +161,8 @@ def test_failed_creation_and_validation(sagemaker, control, unique, model):
     with pytest.raises(ClientError) as no_model:
         sagemaker.create_endpoint_config(EndpointConfigName=unique("config"), ProductionVariants=[
             {"VariantName": "blue", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
-    assert no_model.value.response["Error"]["Message"] == "Variant blue must specify a ModelName."
+    assert no_model.value.response["Error"]["Message"] == (
+        "ExecutionRoleArn is required when ModelName is not specified in ProductionVariants.")
 
 
 def test_serverless_variant_converges_its_concurrency(sagemaker, unique, model):

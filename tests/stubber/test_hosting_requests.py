@@ -10,6 +10,7 @@ import datetime
 import pytest
 
 from kubemaker import FINALIZER
+from kubemaker.api.endpoint import build_put_scaling_policy_request
 from kubemaker.api.model import model_fingerprint
 from kubemaker.api.registry import parse_spec
 from kubemaker.config import OperatorConfig
@@ -19,6 +20,7 @@ from kubemaker.handlers.model import ModelController
 from kubemaker.reconcile import endpoint as planner
 from kubemaker.runtime.outcomes import Stall
 from kubemaker.runtime.reconciler import run_pass
+from kubemaker.runtime.registry_tracker import ApprovedVersionTracker
 from kubemaker.runtime.tracker import Tracker
 from tests.stubber.conftest import clean_up, finalize, make_context, serve
 
@@ -79,7 +81,7 @@ def test_model_from_a_completed_training_job(stubbed):
     })
     # The same pass looks at the model it made (no ownership check: this pass made it).
     stubbed.aws.stubbers["sagemaker"].add_response("describe_model", described_model(name), {"ModelName": name})
-    plan = asyncio.run(run_pass(ModelController(), ctx))
+    plan = asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx))
     assert stubbed.object_patches[0][-1] == {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}, \
         "finalizer added before anything exists in SageMaker"
     assert stubbed.status_patches[0]["createPending"]["name"] == name, "marker written before the create call"
@@ -91,7 +93,7 @@ def test_model_from_a_completed_training_job(stubbed):
 
 def test_model_waits_for_a_running_training_job_without_calls(stubbed):
     serve_objects(stubbed, {("TrainingJob", "train"): {"status": {"trainingJobStatus": "InProgress"}}})
-    plan = asyncio.run(ModelController().reconcile(make_context(stubbed, "Model", "models", dict(MODEL_SPEC))))
+    plan = asyncio.run(ModelController(ApprovedVersionTracker(stubbed)).reconcile(make_context(stubbed, "Model", "models", dict(MODEL_SPEC))))
     assert plan.health.reason == "WaitingForTrainingJob" and plan.look_again == "poll" and plan.action is None
 
 
@@ -105,7 +107,7 @@ def test_model_adoption_when_the_namespace_allows_it(stubbed):
                                               "PrimaryContainer": {"Image": "other:0"}}, {"ModelName": "legacy"})
     sagemaker.add_response("list_tags", {"Tags": []}, {"ResourceArn": f"{ARN}:model/legacy"})
     sagemaker.add_response("add_tags", {}, {"ResourceArn": f"{ARN}:model/legacy", "Tags": owner_tags("Model")})
-    plan = asyncio.run(run_pass(ModelController(), ctx))
+    plan = asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx))
     assert plan.health.reason == "Adopted" and plan.requeue_after == 0 and plan.action is None
     assert plan.status["revisions"][0]["fingerprint"] == "adopted", "differs from the spec: replaced"
     assert [reason for _, reason, _ in stubbed.events] == ["Adopted"]
@@ -121,7 +123,7 @@ def test_model_adoption_never_retags_another_objects_model(stubbed):
               {"Key": "kubemaker.io/name", "Value": "scorer"}, {"Key": "kubemaker.io/uid", "Value": "uid-a"}]
     sagemaker.add_response("list_tags", {"Tags": theirs})
     with pytest.raises(Stall, match="Model team-a/scorer") as refused:
-        asyncio.run(ModelController().reconcile(ctx))
+        asyncio.run(ModelController(ApprovedVersionTracker(stubbed)).reconcile(ctx))
     assert refused.value.reason == "OwnedByAnotherObject"
     sagemaker.assert_no_pending_responses()  # and no AddTags: the stubber refuses any call not queued
 
@@ -148,10 +150,10 @@ def test_a_model_package_by_name_belongs_to_its_groups_namespace(stubbed, group_
     if allowed:
         sagemaker.add_response("create_model", {"ModelArn": f"{ARN}:model/{base_name(ctx)}"})
         sagemaker.add_response("describe_model", described_model(base_name(ctx)), {"ModelName": base_name(ctx)})
-        assert asyncio.run(run_pass(ModelController(), ctx)).health.state == "Ready"
+        assert asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx)).health.state == "Ready"
         return
     with pytest.raises(Stall, match="model package") as refused:
-        asyncio.run(run_pass(ModelController(), ctx))
+        asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx))
     assert refused.value.reason == "ReferenceNotAllowed"
     assert stubbed.status_patches == [], "no create pending: nothing was sent"
 
@@ -163,7 +165,7 @@ def test_model_adoption_refused_by_default(stubbed):
     sagemaker.add_response("describe_model", {"ModelName": "legacy", "ModelArn": f"{ARN}:model/legacy", "CreationTime": NOW})
     sagemaker.add_response("list_tags", {"Tags": []})
     with pytest.raises(Stall, match="may not adopt"):
-        asyncio.run(ModelController().reconcile(ctx))
+        asyncio.run(ModelController(ApprovedVersionTracker(stubbed)).reconcile(ctx))
 
 
 @pytest.mark.parametrize("config_models, deleted", [(["old"], False), (["new"], True)])
@@ -183,9 +185,30 @@ def test_an_old_revision_goes_once_no_endpoint_config_uses_it(stubbed, config_mo
     ]), {"EndpointConfigName": "ep-1"})
     if deleted:
         sagemaker.add_response("delete_model", {}, {"ModelName": "old"})
-    plan = asyncio.run(run_pass(ModelController(), ctx))
+    plan = asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx))
     assert plan.action == ("delete_model" if deleted else None)
     assert [r["modelName"] for r in plan.status["revisions"]] == (["new"] if deleted else ["old", "new"])
+
+
+def test_a_new_revision_wakes_the_inference_components_on_the_model_and_keeps_the_one_they_serve(stubbed):
+    spec = {"executionRoleArn": ROLE, "primaryContainer": {"image": IMAGE, "modelDataUrl": "s3://b/m.tar.gz"}}
+    ctx = make_context(stubbed, "Model", "models", spec)
+    request = {"PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/m.tar.gz"}, "ExecutionRoleArn": ROLE,
+               "Tags": owner_tags("Model")}
+    ctx.body["status"] = {"modelName": "old", "revisions": [
+        {"modelName": "old", "fingerprint": "before"},
+        {"modelName": "new", "modelArn": f"{ARN}:model/new", "fingerprint": model_fingerprint(request)}]}
+    serving = {"spec": {"specification": {"modelRef": {"name": "job"}}}, "status": {"modelName": "old"}}
+    other = {"spec": {"specification": {"modelName": "elsewhere"}}, "status": {"modelName": "elsewhere"}}
+    serve_objects(stubbed, {("InferenceComponent", "serving"): serving, ("InferenceComponent", "other"): other})
+    sagemaker = stubbed.aws.stubbers["sagemaker"]
+    sagemaker.add_response("describe_model", {"ModelName": "new", "ModelArn": f"{ARN}:model/new", "CreationTime": NOW})
+
+    plan = asyncio.run(run_pass(ModelController(ApprovedVersionTracker(stubbed)), ctx))
+
+    assert plan.action is None, "no DeleteModel: a component still serves the old revision"
+    assert [r["modelName"] for r in plan.status["revisions"]] == ["old", "new"]
+    assert plan.wake == [("InferenceComponent", "serving")]
 
 
 # Endpoint ---------------------------------------------------------------------------------------------
@@ -365,7 +388,7 @@ def test_weights_update_leaves_the_scalers_count_alone(stubbed):
                           "autoScaledVariants": ["blue"]}
     stubbed.aws.stubbers["sagemaker"].add_response("describe_endpoint", running)
     expect_literal_model_checked(stubbed)
-    policy = {**planner.build_put_scaling_policy_request("fraud", controller_spec(ctx).productionVariants[0]),
+    policy = {**build_put_scaling_policy_request("fraud", controller_spec(ctx).productionVariants[0]),
               "PolicyARN": "arn:aws:autoscaling:policy", "CreationTime": NOW}
     expect_autoscaling_observed(stubbed, [scalable_target()], [policy])
     stubbed.aws.stubbers["sagemaker"].add_response(

@@ -14,6 +14,10 @@ from botocore.validate import ParamValidator
 
 from kubemaker import API_GROUP
 from kubemaker.api import endpoint, model, pipeline, pipeline_execution, training_job, transform_job, tuning_job
+from kubemaker.api import processing_job
+from kubemaker.api import monitoring_schedule
+from kubemaker.api import inference_component
+from kubemaker.api import model_package
 from kubemaker.api.registry import parse_spec
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -21,6 +25,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 TOKEN = "kubemaker-0123456789abcdef01234567"
 OWNERSHIP_TAGS = {"kubemaker.io/namespace": "demo", "kubemaker.io/name": "example", "kubemaker.io/uid": "1234"}
 SESSION = botocore.session.get_session()
+PACKAGE_VERSION = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mpg-1/1"
 SERVICES = {name: SESSION.get_service_model(name) for name in ("sagemaker", "application-autoscaling")}
 
 
@@ -56,7 +61,22 @@ def requests_for(kind: str, spec) -> list[tuple[str, str, dict[str, Any]]]:
         return [("sagemaker", "CreateHyperParameterTuningJob", request)]
     if kind == "Model":
         urls = {name: f"s3://kubemaker-demo/{name}/model.tar.gz" for name in model.referenced_training_jobs(spec)}
-        return [("sagemaker", "CreateModel", model.build_create_model_request(spec, "model-1", urls, OWNERSHIP_TAGS))]
+        version = PACKAGE_VERSION if spec.modelPackageRef or spec.modelPackageGroupRef else None
+        return [("sagemaker", "CreateModel",
+                 model.build_create_model_request(spec, "model-1", urls, OWNERSHIP_TAGS, version))]
+    if kind == "ModelPackageGroup":
+        return [("sagemaker", "CreateModelPackageGroup",
+                 model_package.build_create_model_package_group_request(spec, "mpg-1", OWNERSHIP_TAGS))]
+    if kind == "ModelPackage":
+        urls = {name: f"s3://kubemaker-demo/{name}/model.tar.gz" for name in model_package.referenced_training_jobs(spec)}
+        outputs = {model_package.metrics_location(ref): "s3://kubemaker-demo/job/output"
+                   for ref in model_package.metrics_references(spec)}
+        request = model_package.build_create_model_package_request(spec, "mpg-1", urls, outputs)
+        token = model_package.client_token("0a1b2c3d-0000-4000-8000-000000000000", "f")
+        return [("sagemaker", "CreateModelPackage", {**request, "ClientToken": token}),
+                ("sagemaker", "UpdateModelPackage", {"ModelPackageArn": PACKAGE_VERSION, **{
+                    member: value for member, value in (("ModelApprovalStatus", spec.modelApprovalStatus),
+                                                        ("ApprovalDescription", spec.approvalDescription)) if value}})]
     if kind == "Endpoint":
         models = {name: f"{name}-rev1" for name in endpoint.referenced_models(spec)}
         calls = [
@@ -86,10 +106,39 @@ def requests_for(kind: str, spec) -> list[tuple[str, str, dict[str, Any]]]:
                     ("application-autoscaling", "PutScalingPolicy", endpoint.build_put_scaling_policy_request("ep-1", variant))
                 )
         return calls
+    if kind == "InferenceComponent":
+        model_name = f"{spec.specification.modelRef.name}-rev1" if spec.specification.modelRef else None
+        scaling = inference_component.component_scaling("ic-1")
+        calls = [
+            ("sagemaker", "CreateInferenceComponent",
+             inference_component.build_create_request(spec, "ic-1", "ep-1", model_name, OWNERSHIP_TAGS)),
+            ("sagemaker", "UpdateInferenceComponent", inference_component.build_update_request(spec, "ic-1", model_name)),
+            ("sagemaker", "UpdateInferenceComponentRuntimeConfig",
+             inference_component.build_runtime_config_request("ic-1", 0)),
+        ]
+        if spec.autoScaling:
+            calls += [
+                ("application-autoscaling", "RegisterScalableTarget", scaling.register_request("ic-1", spec.autoScaling)),
+                ("application-autoscaling", "PutScalingPolicy", scaling.policy_request("ic-1", spec.autoScaling)),
+            ]
+        return calls
     if kind == "TransformJob":
         model_name = spec.modelName or f"{spec.modelRef.name}-rev1"
         request = transform_job.build_create_transform_job_request(spec, "bt-1", model_name, OWNERSHIP_TAGS)
         return [("sagemaker", "CreateTransformJob", request)]
+    if kind == "ProcessingJob":
+        return [("sagemaker", "CreateProcessingJob",
+                 processing_job.build_create_processing_job_request(spec, "pj-1", OWNERSHIP_TAGS))]
+    if kind == "MonitoringSchedule":
+        definition = monitoring_schedule.build_create_job_definition_request(spec, "mon-1-def", "ep-1", OWNERSHIP_TAGS)
+        operation = f"Create{spec.monitoring_type.name}JobDefinition"
+        return [
+            ("sagemaker", operation, definition),
+            ("sagemaker", "CreateMonitoringSchedule",
+             monitoring_schedule.build_create_monitoring_schedule_request(spec, "mon-1", "mon-1-def", OWNERSHIP_TAGS)),
+            ("sagemaker", "UpdateMonitoringSchedule",
+             monitoring_schedule.build_update_monitoring_schedule_request(spec, "mon-1", "mon-1-def2")),
+        ]
     if kind == "Pipeline":
         definition = None if spec.pipelineDefinitionFrom is None else '{"Version": "2020-12-01", "Steps": []}'
         return [
@@ -121,6 +170,7 @@ def test_every_kind_has_an_example():
     kinds = {document["kind"] for _, document in EXAMPLES}
     assert kinds == {
         "TrainingJob", "HyperParameterTuningJob", "Model", "Endpoint", "TransformJob", "Pipeline", "PipelineExecution",
+        "ProcessingJob", "MonitoringSchedule", "InferenceComponent", "ModelPackageGroup", "ModelPackage",
     }  # fmt: skip
 
 
@@ -139,7 +189,8 @@ def test_example_builds_valid_requests(label, document):
 OPERATOR_ONLY_KEYS = {
     "deletionPolicy", "DeletionPolicy", "region", "Region", "adoptExisting", "AdoptExisting", "modelRef", "ModelRef",
     "modelDataFrom", "ModelDataFrom", "autoScaling", "AutoScaling", "pipelineRef", "PipelineRef", "ref", "Ref",
-    "pipelineDefinitionFrom", "PipelineDefinitionFrom",
+    "pipelineDefinitionFrom", "PipelineDefinitionFrom", "endpointRef", "EndpointRef",
+    "modelPackageRef", "ModelPackageRef", "modelPackageGroupRef", "ModelPackageGroupRef", "s3UriFrom", "S3UriFrom",
 }  # fmt: skip
 
 

@@ -25,6 +25,11 @@ CONTRACT = {
     "TransformJob": ("transformjobs", ["smbt"]),
     "Pipeline": ("pipelines", ["smpipe"]),
     "PipelineExecution": ("pipelineexecutions", ["smpx"]),
+    "ProcessingJob": ("processingjobs", ["smpj"]),
+    "ModelPackageGroup": ("modelpackagegroups", ["smmpg"]),
+    "ModelPackage": ("modelpackages", ["smmp"]),
+    "MonitoringSchedule": ("monitoringschedules", ["smmon"]),
+    "InferenceComponent": ("inferencecomponents", ["smic"]),
 }
 # What `kubectl apply` (client-side) can store in the last-applied annotation.
 ANNOTATION_LIMIT_BYTES = 256 * 1024
@@ -92,7 +97,8 @@ def test_spec_has_operator_fields_and_optional_name(kind):
     name = spec["properties"][kind.name_field]
     assert kind.name_field not in spec.get("required", [])
     assert name["maxLength"] == kind.name_max_length
-    if kind.kind != "PipelineExecution":  # a display name, not an identifier
+    # A display name, not an identifier; a model package group given by name or ARN.
+    if kind.kind not in ("PipelineExecution", "ModelPackage"):
         assert name["pattern"].startswith("^")
     rules = [rule["message"] for rule in spec["x-kubernetes-validations"]]
     assert any(message.startswith("spec.region is immutable") for message in rules)

@@ -106,8 +106,8 @@ def test_stalled_wins_over_ready_and_conditions_of_older_generations_are_ignored
 def test_a_kind_the_script_does_not_list_gets_the_kstatus_reading():
     """The wildcard also matches a kind added after the script was generated: no state word, but right."""
     ready = {"type": "Ready", "status": "True", "reason": "Completed", "message": "done", "observedGeneration": 1}
-    obj = {"kind": "ProcessingJob", "metadata": {"generation": 1},
-           "status": {"observedGeneration": 1, "processingJobStatus": "Completed", "conditions": [ready]}}
+    obj = {"kind": "FeatureGroup", "metadata": {"generation": 1},
+           "status": {"observedGeneration": 1, "featureGroupStatus": "Created", "conditions": [ready]}}
     assert health(obj) == {"status": "Healthy", "message": "Completed: done"}
 
 

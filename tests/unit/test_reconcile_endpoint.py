@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kubemaker.api.endpoint import build_put_scaling_policy_request
 from kubemaker.api.registry import parse_spec
 from kubemaker.conditions import READY, RECONCILING, STALLED
 from kubemaker.reconcile import endpoint as planner
@@ -60,7 +61,7 @@ def target(variant_name: str = "blue", low: int = 1, high: int = 4) -> dict:
 
 def policy(want: planner.Desired, variant_name: str = "blue") -> dict:
     variant_model = next(v for v in want.spec.productionVariants if v.variantName == variant_name)
-    return planner.build_put_scaling_policy_request(NAME, variant_model)
+    return build_put_scaling_policy_request(NAME, variant_model)
 
 
 @dataclass

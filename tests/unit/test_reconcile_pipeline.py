@@ -101,3 +101,12 @@ def test_a_definition_over_sagemakers_limit_says_where_a_larger_one_goes():
     planner.require_sendable("x" * planner.MAX_DEFINITION_LENGTH, "spec.pipelineDefinition")
     with pytest.raises(planner.InvalidDefinition, match="at most 1048576: store it in S3"):
         planner.require_sendable("x" * (planner.MAX_DEFINITION_LENGTH + 1), "spec.pipelineDefinition")
+
+
+def test_status_follows_sagemakers_last_modified_time():
+    first = planner.plan_observed(description(LastModifiedTime=T0), request(), DEFINITION, None, "us-east-1")
+    assert first.status["lastModifiedTime"] == "2026-11-01T12:00:00Z"
+    # Changed outside the operator (the console, another tool): the next look reports it.
+    later = T0 + datetime.timedelta(minutes=5)
+    second = planner.plan_observed(description(LastModifiedTime=later), request(), DEFINITION, None, "us-east-1")
+    assert second.status["lastModifiedTime"] == "2026-11-01T12:05:00Z" and second.action is None

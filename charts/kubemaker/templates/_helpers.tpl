@@ -27,7 +27,7 @@ app.kubernetes.io/part-of: kubemaker
 
 {{/* Our kinds' plurals, for RBAC; tests/unit/test_chart.py keeps it equal to the operator's kinds. */}}
 {{- define "kubemaker.plurals" -}}
-trainingjobs hyperparametertuningjobs models endpoints transformjobs pipelines pipelineexecutions
+trainingjobs hyperparametertuningjobs models endpoints transformjobs pipelines pipelineexecutions processingjobs modelpackagegroups modelpackages monitoringschedules inferencecomponents
 {{- end }}
 
 {{- define "kubemaker.serviceAccountName" -}}

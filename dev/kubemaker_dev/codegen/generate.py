@@ -25,6 +25,7 @@ from typing import Any
 
 import botocore
 import botocore.loaders
+import pydantic
 
 from kubemaker_dev.codegen import servicemodels
 
@@ -65,6 +66,21 @@ SPEC_FIELDS = (
     SpecFields(
         "TransformJobSpecFields", ("CreateTransformJob",), optional=frozenset({"TransformJobName", "ModelName"})
     ),
+    # UpdateInferenceComponent adds deploymentConfig: how a specification change rolls out.
+    SpecFields(
+        "InferenceComponentSpecFields",
+        ("CreateInferenceComponent", "UpdateInferenceComponent"),
+        optional=frozenset({"InferenceComponentName", "EndpointName"}),
+    ),
+    SpecFields("ProcessingJobSpecFields", ("CreateProcessingJob",), optional=frozenset({"ProcessingJobName"})),
+    SpecFields(
+        "ModelPackageGroupSpecFields", ("CreateModelPackageGroup",), optional=frozenset({"ModelPackageGroupName"})
+    ),
+    # A version in a group: SageMaker names it after the group and refuses tags on it (the group's apply).
+    SpecFields(
+        "ModelPackageSpecFields", ("CreateModelPackage",),
+        excluded=frozenset({"ModelPackageName", "Tags", "ClientToken"}),
+    ),
     SpecFields(
         "PipelineSpecFields",
         ("CreatePipeline",),
@@ -76,6 +92,15 @@ SPEC_FIELDS = (
         ("StartPipelineExecution",),
         excluded=frozenset({"ClientRequestToken"}),
         optional=frozenset({"PipelineName"}),
+    ),
+    SpecFields(
+        "MonitoringScheduleSpecFields", ("CreateMonitoringSchedule",), optional=frozenset({"MonitoringScheduleName"})
+    ),
+    # A MonitoringSchedule's job definition: the operator names it, and tags it with the schedule's tags.
+    *(
+        SpecFields(f"{monitoring_type}JobDefinitionFields", (f"Create{monitoring_type}JobDefinition",),
+                   excluded=frozenset({"JobDefinitionName", "Tags"}))
+        for monitoring_type in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
     ),
 )
 
@@ -94,6 +119,7 @@ STATUS_SHAPES = (
     "ObjectiveStatusCounters",
     "HyperParameterTrainingJobSummary",
     "PipelineExecutionSummary",
+    "MonitoringExecutionSummary",
 )
 
 # Application Auto Scaling shapes used by Endpoint autoScaling; prefixed to keep class names apart.
@@ -257,7 +283,13 @@ class ServiceShapes:
         *,
         constrained: bool,
     ) -> str:
-        lines = [f"class {class_name}(ApiShape):", f"    {_docstring(short_description(documentation) or shape_name)}"]
+        lines = [
+            # A member spelled like a pydantic method (MonitoringDatasetFormat's Json: BaseModel.json)
+            # is a field all the same, as SageMaker names it; pydantic's warning about it says nothing.
+            "warnings.filterwarnings('ignore', " + repr(f'Field name "{lower_first(name)}" in "{class_name}"') + ")"
+            for name, _, _ in members if hasattr(pydantic.BaseModel, lower_first(name))
+        ]
+        lines += [f"class {class_name}(ApiShape):", f"    {_docstring(short_description(documentation) or shape_name)}"]
         lines.append(f"    shape_name: ClassVar[str] = {shape_name!r}")
         wire_names = ", ".join(f"{lower_first(name)!r}: {name!r}" for name, _, _ in members)
         lines.append(f"    wire_names: ClassVar[dict[str, str]] = {{{wire_names}}}")
@@ -265,10 +297,13 @@ class ServiceShapes:
             annotation = self.type_of(member["shape"], constrained=constrained)
             description = short_description(member.get("documentation") or self.shapes[member["shape"]].get("documentation"))
             arguments = [f"description={description!r}"] if description else []
+            shadowing = "  # type: ignore[assignment]" if hasattr(pydantic.BaseModel, lower_first(name)) else ""
             if required:
-                lines.append(f"    {lower_first(name)}: {annotation} = Field({', '.join(arguments)})")
+                lines.append(f"    {lower_first(name)}: {annotation} = Field({', '.join(arguments)}){shadowing}")
             else:
-                lines.append(f"    {lower_first(name)}: {annotation} | None = Field({', '.join(['None', *arguments])})")
+                lines.append(
+                    f"    {lower_first(name)}: {annotation} | None = Field({', '.join(['None', *arguments])}){shadowing}"
+                )
         return "\n".join(lines) + "\n"
 
 
@@ -329,6 +364,7 @@ Members are the service's, with the first letter lowered; `wire_names` maps them
 from __future__ import annotations
 
 import datetime
+import warnings
 from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Interval, Len

@@ -47,9 +47,14 @@ class ArmedFaults:
 
     training_failures: dict[str, str] = field(default_factory=dict)
     transform_failures: dict[str, str] = field(default_factory=dict)
+    # Processing job name -> (FailureReason, ExitMessage).
+    processing_failures: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     endpoint_creation_failures: dict[str, str] = field(default_factory=dict)
     endpoint_update_failures: dict[str, str] = field(default_factory=dict)
+    inference_component_failures: dict[str, str] = field(default_factory=dict)
     pipeline_step_failures: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Monitoring schedule name -> (message, how many of its next executions complete with violations).
+    monitoring_violations: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class World:
@@ -93,11 +98,23 @@ class Region:
         self.training_jobs: dict[str, Any] = {}
         self.tuning_jobs: dict[str, Any] = {}
         self.transform_jobs: dict[str, Any] = {}
+        self.processing_jobs: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         self.endpoint_configs: dict[str, Any] = {}
         self.endpoints: dict[str, Any] = {}
+        self.inference_components: dict[str, Any] = {}
+        # Application Auto Scaling's state (kubemaker_emulator.autoscaling), kept here so SageMaker
+        # can refuse what it refuses under a registered target.
+        self.scalable_targets: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.scaling_policies: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.pipelines: dict[str, Any] = {}
+        # The model registry (kubemaker_emulator.sagemaker.registry): groups by name, packages by ARN.
+        self.model_package_groups: dict[str, Any] = {}
+        self.model_packages: dict[str, Any] = {}
         self.pipeline_executions: dict[str, Any] = {}
+        self.monitoring_schedules: dict[str, Any] = {}
+        self.monitoring_definitions: dict[tuple[str, str], Any] = {}  # (MonitoringType, name)
+        self.monitoring_executions: list[Any] = []
         # Everything taggable, by ARN.
         self.tagged: dict[str, "Resource"] = {}
 

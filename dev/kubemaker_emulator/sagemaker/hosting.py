@@ -4,7 +4,12 @@ Models and endpoint configs exist as soon as they are created. Endpoints go Crea
 Updating -> InService on the new config (or, with an injected failure, RollingBack -> InService on
 the old config with a FailureReason, as SageMaker's automatic rollback does), and Deleting -> gone.
 An endpoint keeps a copy of the config it runs, so deleting a config or a model in use is allowed,
-as on AWS.
+as on AWS. During a config update DescribeEndpoint answers a PendingDeploymentSummary: the new
+fleet's variants Creating (no instances yet), then ActivatingTraffic as traffic moves to them, then
+Baking until the update completes.
+
+Variants with no model host inference components (kubemaker_emulator.sagemaker.components): their
+config needs an ExecutionRoleArn, and every variant of it is such a variant.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import re
 from typing import Any
 
 from kubemaker_emulator.errors import validation_error
 from kubemaker_emulator.sagemaker.base import Region, Resource, operation, page, time_window_filter
 from kubemaker_emulator.sagemaker.defaults import default_value
+from kubemaker_emulator.sagemaker.registry import require_deployable
 
 IN_PROGRESS_ENDPOINT_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 DEFAULT_WEIGHT = default_value("ProductionVariant", "InitialVariantWeight")
+# Application Auto Scaling's ResourceId of a variant (its state: kubemaker_emulator.autoscaling).
+VARIANT_RESOURCE = re.compile(r"endpoint/(?P<endpoint>[^/]+)/variant/(?P<variant>[^/]+)")
 
 
 # Models ---------------------------------------------------------------------------------------------
@@ -53,6 +62,8 @@ def create_model(region: Region, params: dict[str, Any]) -> dict[str, Any]:
         raise validation_error(f'Cannot create already existing model "{region.arn("model", name)}".')
     if not params.get("PrimaryContainer") and not params.get("Containers"):
         raise validation_error("Either PrimaryContainer or Containers must be specified.")
+    for container in [params["PrimaryContainer"]] if params.get("PrimaryContainer") else params["Containers"]:
+        require_deployable(region, container)
     model = Model(region, params, region.now())
     region.models[name] = model
     model.register()
@@ -114,18 +125,27 @@ def endpoint_config_not_found(region: Region, name: str) -> Exception:
     return validation_error(f'Could not find endpoint configuration "{region.arn("endpoint-config", name)}".')
 
 
-def validate_variants(region: Region, variants: list[dict[str, Any]]) -> None:
+def validate_variants(region: Region, variants: list[dict[str, Any]], execution_role: str | None = None) -> None:
     names = [variant["VariantName"] for variant in variants]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise validation_error(f"Variant names must be unique; found duplicates {duplicates}.")
+    without_model = [variant["VariantName"] for variant in variants if "ModelName" not in variant]
+    if without_model:
+        # Variants with no model host inference components, which SageMaker runs under the
+        # config's execution role; such an endpoint hosts nothing else.
+        if not execution_role:
+            raise validation_error("ExecutionRoleArn is required when ModelName is not specified in ProductionVariants.")
+        if len(without_model) != len(variants):
+            raise validation_error(
+                f"Variants {without_model} specify no ModelName: either every variant specifies a ModelName, "
+                "or none does (an endpoint for inference components)."
+            )
     for variant in variants:
-        if "ModelName" not in variant:
-            # SageMaker hosts a variant without a model only for inference components, which the
-            # emulator does not have.
-            raise validation_error(f"Variant {variant['VariantName']} must specify a ModelName.")
-        if variant["ModelName"] not in region.models:
+        if "ModelName" in variant and variant["ModelName"] not in region.models:
             raise model_not_found(region, variant["ModelName"])
+        if "ModelName" not in variant and "ServerlessConfig" in variant:
+            raise validation_error(f"Variant {variant['VariantName']} hosts inference components and cannot be serverless.")
         serverless = "ServerlessConfig" in variant
         instances = "InstanceType" in variant or "InitialInstanceCount" in variant
         if serverless == instances:
@@ -146,7 +166,8 @@ def create_endpoint_config(region: Region, params: dict[str, Any]) -> dict[str, 
         raise validation_error(
             f'Cannot create already existing endpoint configuration "{region.arn("endpoint-config", name)}".'
         )
-    validate_variants(region, params["ProductionVariants"] + params.get("ShadowProductionVariants", []))
+    validate_variants(region, params["ProductionVariants"] + params.get("ShadowProductionVariants", []),
+                      params.get("ExecutionRoleArn"))
     config = EndpointConfig(region, params, region.now())
     region.endpoint_configs[name] = config
     config.register()
@@ -195,6 +216,16 @@ def list_endpoint_configs(region: Region, params: dict[str, Any]) -> dict[str, A
 # Endpoints ------------------------------------------------------------------------------------------
 
 
+def registered_variants(region: Region, endpoint_name: str) -> set[str]:
+    """Variants of the endpoint that are scalable targets now (any SageMaker variant dimension)."""
+    variants = set()
+    for namespace, resource, _dimension in region.scalable_targets:
+        match = VARIANT_RESOURCE.fullmatch(resource)
+        if namespace == "sagemaker" and match and match["endpoint"] == endpoint_name:
+            variants.add(match["variant"])
+    return variants
+
+
 class VariantState:
     """What a production variant runs now (current) and what it is moving to (desired)."""
 
@@ -219,7 +250,7 @@ class VariantState:
     def summary(self, region: Region, images_resolved_at: float, status: dict[str, Any] | None) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "VariantName": self.name,
-            "DeployedImages": deployed_images(region, self.variant["ModelName"], images_resolved_at),
+            "DeployedImages": deployed_images(region, self.variant.get("ModelName"), images_resolved_at),
             "CurrentWeight": self.current_weight if self.current_weight is not None else self.desired_weight,
             "DesiredWeight": self.desired_weight,
         }
@@ -237,23 +268,17 @@ class VariantState:
         return summary
 
 
-def deployed_images(region: Region, model_name: str, resolved_at: float) -> list[dict[str, Any]]:
-    model = region.models.get(model_name)
+def deployed_images(region: Region, model_name: str | None, resolved_at: float) -> list[dict[str, Any]]:
+    model = region.models.get(model_name) if model_name else None
     if model is None:
         return []
-    images = []
-    for container in model.containers:
-        image = container.get("Image")
-        if image:
-            digest = hashlib.sha256(image.encode()).hexdigest()
-            images.append(
-                {
-                    "SpecifiedImage": image,
-                    "ResolvedImage": f"{image.split(':')[0]}@sha256:{digest}",
-                    "ResolutionTime": resolved_at,
-                }
-            )
-    return images
+    return [resolved_image(c["Image"], resolved_at) for c in model.containers if c.get("Image")]
+
+
+def resolved_image(image: str, resolved_at: float) -> dict[str, Any]:
+    """A DeployedImage: the image as specified, and resolved to a digest."""
+    digest = hashlib.sha256(image.encode()).hexdigest()
+    return {"SpecifiedImage": image, "ResolvedImage": f"{image.split(':')[0]}@sha256:{digest}", "ResolutionTime": resolved_at}
 
 
 def deployment_steps(deployment: dict[str, Any] | None, instance_count: int) -> int:
@@ -345,19 +370,37 @@ class Endpoint(Resource):
 
     def start_config_update(self, config: EndpointConfig, request: dict[str, Any], t: float) -> None:
         self._check_updatable()
+        self._check_scalable_targets(config.described)
         deployment = request.get("DeploymentConfig")
         if deployment is None and request.get("RetainDeploymentConfig"):
             deployment = self.last_deployment_config
         new_config = config.describe()
+        steps = deployment_steps(deployment, self.instance_count)
         self.pending = {
             "config": new_config,
             "variants": self._variant_states(new_config, self.variants, request),
             "shadow_variants": [VariantState(v) for v in new_config.get("ShadowProductionVariants", [])],
             "deployment": deployment,
             "start": t,
+            "steps": steps,
         }
         self.last_deployment_config = deployment
-        self._start_update(t, self.region.timings["endpoint_updating"] * deployment_steps(deployment, self.instance_count))
+        self._start_update(t, self.region.timings["endpoint_updating"] * steps)
+
+    def _check_scalable_targets(self, new_config: dict[str, Any]) -> None:
+        """SageMaker will not remove a variant, or change its instance type, while it is a registered
+        scalable target of Application Auto Scaling."""
+        after = {variant["VariantName"]: variant for variant in new_config["ProductionVariants"]}
+        blocked = [
+            state.name for state in self.variants
+            if state.name in registered_variants(self.region, self.name)
+            and (state.name not in after or after[state.name].get("InstanceType") != state.variant.get("InstanceType"))
+        ]
+        if blocked:
+            raise validation_error(
+                f'The variant(s) "{blocked}" must be deregistered as scalable targets with AWS Application Auto '
+                "Scaling before they can be removed or have their instance type updated."
+            )
 
     def start_weights_update(self, desired: list[dict[str, Any]], t: float) -> None:
         self._check_updatable()
@@ -415,6 +458,11 @@ class Endpoint(Resource):
     def delete(self, t: float) -> None:
         if self.status == "Deleting":
             raise validation_error(f'Cannot delete in-progress endpoint "{self.arn}".')
+        hosted = sorted(c.name for c in self.region.inference_components.values() if c.endpoint_name == self.name)
+        if hosted:
+            raise validation_error(
+                f'Endpoint "{self.arn}" hosts inference components {hosted}; delete them before deleting the endpoint.'
+            )
         self._enter("Deleting", t)
         self.timer.arm(t + self.region.timings["endpoint_deleting"], self._deleted)
 
@@ -474,16 +522,36 @@ class Endpoint(Resource):
                 "DestinationS3Uri": capture.get("DestinationS3Uri"),
                 "KmsKeyId": capture.get("KmsKeyId"),
             }
-        if self.pending is not None:
-            answer["PendingDeploymentSummary"] = {
-                "EndpointConfigName": self.pending["config"]["EndpointConfigName"],
-                "StartTime": self.pending["start"],
-                "ProductionVariants": [self._pending_summary(state) for state in self.pending["variants"]],
-            }
+        if self.pending is not None and self.status == "Updating":
+            answer["PendingDeploymentSummary"] = self._pending_deployment()
         return answer
 
-    def _pending_summary(self, state: VariantState) -> dict[str, Any]:
-        summary = state.summary(self.region, self.pending["start"], {"Status": "Creating", "StartTime": self.pending["start"]})
+    def _pending_deployment(self) -> dict[str, Any]:
+        """The new fleet as SageMaker shows it while an update runs: Creating for the first step,
+        then ActivatingTraffic while traffic shifts, Baking in the last step."""
+        assert self.pending is not None
+        start, steps = self.pending["start"], self.pending["steps"]
+        step_seconds = self.region.timings["endpoint_updating"] or 1.0
+        step = min(steps - 1, int((self.region.now() - start) / step_seconds))
+        phase = "Creating" if step == 0 else "Baking" if step == steps - 1 else "ActivatingTraffic"
+        status = {"Status": phase, "StartTime": start + step * step_seconds}
+        summary: dict[str, Any] = {
+            "EndpointConfigName": self.pending["config"]["EndpointConfigName"],
+            "StartTime": start,
+            "ProductionVariants": [self._pending_summary(state, status) for state in self.pending["variants"]],
+        }
+        if self.pending["shadow_variants"]:
+            summary["ShadowProductionVariants"] = [
+                self._pending_summary(state, status) for state in self.pending["shadow_variants"]
+            ]
+        return summary
+
+    def _pending_summary(self, state: VariantState, status: dict[str, Any]) -> dict[str, Any]:
+        summary = state.summary(self.region, self.pending["start"] if self.pending else self.last_modified, status)
+        if state.desired_serverless is None:
+            # No instance of the new fleet serves until it is created.
+            summary["CurrentInstanceCount"] = 0 if status["Status"] == "Creating" else state.desired_count
+        summary["CurrentWeight"] = 0.0 if status["Status"] == "Creating" else state.desired_weight
         for member in ("InstanceType", "AcceleratorType"):
             if member in state.variant:
                 summary[member] = state.variant[member]

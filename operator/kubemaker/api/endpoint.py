@@ -1,9 +1,12 @@
 """Endpoint: a SageMaker endpoint, its endpoint configs and its variants' Application Auto Scaling.
 
 The spec is CreateEndpointConfig's members (without endpointConfigName, which the operator manages)
-and CreateEndpoint's; variants may reference a Model object and carry autoScaling.
+and CreateEndpoint's; variants may reference a Model object and carry autoScaling. Variants with no
+model host InferenceComponent objects: instance capacity (instanceType, initialInstanceCount,
+managedInstanceScaling, routingConfig) under the config's executionRoleArn.
 """
 
+import datetime
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
@@ -12,7 +15,8 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from kubemaker.api import shapes
-from kubemaker.api.base import ApiModel, ApiShape, narrowed, to_wire
+from kubemaker.api.autoscaling import ScalableKind, TargetTracking, autoscaling_rules
+from kubemaker.api.base import ApiShape, narrowed, to_wire
 from kubemaker.api.common import (
     AdoptionField,
     KindInfo,
@@ -22,7 +26,6 @@ from kubemaker.api.common import (
     StatusBase,
     at_most_one,
     cel_rules,
-    exactly_one,
     tags_with_ownership,
 )
 from kubemaker.api.model import UnresolvedReference
@@ -30,32 +33,16 @@ from kubemaker.aws.partitions import dns_suffix
 
 # Application Auto Scaling's names for a SageMaker variant's instance count.
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-SERVICE_NAMESPACE = "sagemaker"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 
 Capacity = Annotated[int, Interval(ge=1, le=10000)]
-Cooldown = Annotated[int, Interval(ge=0, le=86400)]
 
 
-class CustomMetricSpecification(shapes.AutoScalingCustomizedMetricSpecification):
-    """Application Auto Scaling's CustomizedMetricSpecification, plus the value to track."""
-
-    targetValue: Annotated[float, Interval(ge=0)] = Field(description="The metric value to keep the variant at.")
-
-
-class VariantAutoScaling(ApiModel):
+class VariantAutoScaling(TargetTracking):
     """Target tracking on the variant's instance count, registered with Application Auto Scaling."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            ("self.minCapacity <= self.maxCapacity", "minCapacity must not exceed maxCapacity", ".minCapacity"),
-            (
-                exactly_one("targetInvocationsPerInstance", "customMetricSpecification"),
-                "give exactly one of targetInvocationsPerInstance and customMetricSpecification",
-                ".targetInvocationsPerInstance",
-            ),
-        )
-    )
+    model_config = ConfigDict(json_schema_extra=autoscaling_rules("targetInvocationsPerInstance"))
+    predefined_target_field: ClassVar[str] = "targetInvocationsPerInstance"
 
     minCapacity: Capacity = Field(description="The fewest instances the scaler may set.")
     maxCapacity: Capacity = Field(description="The most instances the scaler may set.")
@@ -63,11 +50,6 @@ class VariantAutoScaling(ApiModel):
         None,
         description="Track SageMakerVariantInvocationsPerInstance (invocations per instance per minute) at this value.",
     )
-    customMetricSpecification: CustomMetricSpecification | None = Field(
-        None, description="Track a CloudWatch metric of your choice instead."
-    )
-    scaleInCooldown: Cooldown | None = Field(None, description="Seconds after a scale-in before the next one.")
-    scaleOutCooldown: Cooldown | None = Field(None, description="Seconds after a scale-out before the next one.")
 
 
 class EndpointVariant(shapes.ProductionVariant):
@@ -86,6 +68,12 @@ class EndpointVariant(shapes.ProductionVariant):
                 "autoScaling scales instance counts: a serverless variant has none",
                 ".autoScaling",
             ),
+            (
+                "has(self.modelName) || has(self.modelRef) || has(self.serverlessConfig) || "
+                "(has(self.instanceType) && has(self.initialInstanceCount))",
+                "a variant with no model hosts inference components: give it instanceType and initialInstanceCount",
+                ".instanceType",
+            ),
         )
     )
 
@@ -98,6 +86,8 @@ class EndpointVariant(shapes.ProductionVariant):
 
 
 _VARIANTS = {shapes.ProductionVariant: EndpointVariant}
+# CEL: the production variants with no model (which host inference components).
+_MODELLESS = "self.productionVariants.filter(v, !has(v.modelName) && !has(v.modelRef) && !has(v.serverlessConfig))"
 _VARIANT_LIST: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["variantName"]}
 
 
@@ -118,6 +108,18 @@ class EndpointSpec(shapes.EndpointSpecFields, OperatorFields, AdoptionField):
                 "adoptExisting needs the endpointName of the SageMaker endpoint to adopt",
                 ".endpointName",
             ),
+            (
+                f"{_MODELLESS}.size() == 0 || has(self.executionRoleArn)",
+                "variants with no model host inference components, which SageMaker runs under the "
+                "config's executionRoleArn: give executionRoleArn",
+                ".executionRoleArn",
+            ),
+            (
+                f"{_MODELLESS}.size() == 0 || {_MODELLESS}.size() == self.productionVariants.size()",
+                "an endpoint for inference components has no model in any variant: give every variant a "
+                "model, or none",
+                ".productionVariants",
+            ),
         )
     )
 
@@ -125,6 +127,14 @@ class EndpointSpec(shapes.EndpointSpecFields, OperatorFields, AdoptionField):
     # variants by name.
     productionVariants: narrowed(shapes.EndpointSpecFields, "productionVariants", _VARIANTS, json_schema_extra=_VARIANT_LIST)  # noqa: E501
     shadowProductionVariants: narrowed(shapes.EndpointSpecFields, "shadowProductionVariants", _VARIANTS, json_schema_extra=_VARIANT_LIST) = None  # noqa: E501
+
+
+def count_is_scalers(variant: EndpointVariant) -> bool:
+    """Whether a scaler owns the variant's instance count: Application Auto Scaling (autoScaling),
+    or SageMaker's managed instance scaling, which grows a variant as inference component copies
+    need room. The operator then never sends it a count."""
+    managed = variant.managedInstanceScaling
+    return bool(variant.autoScaling) or bool(managed and managed.status == "ENABLED")
 
 
 def all_variants(spec: EndpointSpec) -> list[EndpointVariant]:
@@ -151,8 +161,8 @@ def build_create_endpoint_config_request(
 ) -> dict[str, Any]:
     """CreateEndpointConfig's request. `resolved_model_names` maps each referenced Model object's name
     (see `referenced_models`) to its current SageMaker model name; `instance_counts` (variant name ->
-    count) overrides initialInstanceCount for autoscaled variants, so a new config keeps the scaler's
-    count."""
+    count) overrides initialInstanceCount for variants whose count a scaler owns, so a new config
+    keeps the scaler's count."""
     request = _operation_request(spec, "CreateEndpointConfig")
     for key, variants in (
         ("ProductionVariants", spec.productionVariants),
@@ -163,7 +173,7 @@ def build_create_endpoint_config_request(
                 if variant.modelRef.name not in resolved_model_names:
                     raise UnresolvedReference(f"Model {variant.modelRef.name} has no SageMaker model yet")
                 wire_variant["ModelName"] = resolved_model_names[variant.modelRef.name]
-            if instance_counts and variant.variantName in instance_counts and variant.autoScaling:
+            if instance_counts and variant.variantName in instance_counts and count_is_scalers(variant):
                 wire_variant["InitialInstanceCount"] = instance_counts[variant.variantName]
     request["EndpointConfigName"] = config_name
     if tags := tags_with_ownership(spec.tags, ownership_tags):
@@ -201,7 +211,7 @@ def build_update_weights_and_capacities_request(
         entry: dict[str, Any] = {"VariantName": variant.variantName}
         if variant.initialVariantWeight is not None:
             entry["DesiredWeight"] = variant.initialVariantWeight
-        if variant.autoScaling:
+        if count_is_scalers(variant):
             if instance_counts and variant.variantName in instance_counts:
                 entry["DesiredInstanceCount"] = instance_counts[variant.variantName]
         elif variant.initialInstanceCount is not None:
@@ -226,49 +236,29 @@ def scaling_policy_name(endpoint_name: str, variant_name: str) -> str:
     return f"kubemaker-{endpoint_name}-{variant_name}"[:256]
 
 
+def variant_scaling(endpoint_name: str) -> ScalableKind:
+    """How the endpoint's variants appear in Application Auto Scaling (keys are variant names)."""
+    return ScalableKind(
+        dimension=SCALABLE_DIMENSION, predefined_metric=INVOCATIONS_METRIC, noun="variant", unit="instances",
+        status_field="autoScaledVariants",
+        resource_id=lambda variant: scalable_resource_id(endpoint_name, variant),
+        policy_name=lambda variant: scaling_policy_name(endpoint_name, variant),
+    )
+
+
 def build_register_scalable_target_request(endpoint_name: str, variant: EndpointVariant) -> dict[str, Any]:
     """Application Auto Scaling RegisterScalableTarget's request for an autoscaled variant."""
     if not variant.autoScaling:
         raise ValueError(f"variant {variant.variantName} has no autoScaling")
-    return {
-        "ServiceNamespace": SERVICE_NAMESPACE,
-        "ResourceId": scalable_resource_id(endpoint_name, variant.variantName),
-        "ScalableDimension": SCALABLE_DIMENSION,
-        "MinCapacity": variant.autoScaling.minCapacity,
-        "MaxCapacity": variant.autoScaling.maxCapacity,
-    }
+    return variant_scaling(endpoint_name).register_request(variant.variantName, variant.autoScaling)
 
 
 def build_put_scaling_policy_request(endpoint_name: str, variant: EndpointVariant) -> dict[str, Any]:
     """Application Auto Scaling PutScalingPolicy's request: target tracking of the variant's
     invocations per instance, or of the custom metric."""
-    scaling = variant.autoScaling
-    if not scaling:
+    if not variant.autoScaling:
         raise ValueError(f"variant {variant.variantName} has no autoScaling")
-    configuration: dict[str, Any]
-    if scaling.customMetricSpecification:
-        metric = scaling.customMetricSpecification
-        configuration = {
-            "TargetValue": metric.targetValue,
-            "CustomizedMetricSpecification": to_wire(metric),
-        }
-    else:
-        configuration = {
-            "TargetValue": scaling.targetInvocationsPerInstance,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": INVOCATIONS_METRIC},
-        }
-    if scaling.scaleInCooldown is not None:
-        configuration["ScaleInCooldown"] = scaling.scaleInCooldown
-    if scaling.scaleOutCooldown is not None:
-        configuration["ScaleOutCooldown"] = scaling.scaleOutCooldown
-    return {
-        "PolicyName": scaling_policy_name(endpoint_name, variant.variantName),
-        "ServiceNamespace": SERVICE_NAMESPACE,
-        "ResourceId": scalable_resource_id(endpoint_name, variant.variantName),
-        "ScalableDimension": SCALABLE_DIMENSION,
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": configuration,
-    }
+    return variant_scaling(endpoint_name).policy_request(variant.variantName, variant.autoScaling)
 
 
 class ServerlessConfigStatus(ApiShape):
@@ -310,6 +300,36 @@ class VariantStatus(ApiShape):
     )
 
 
+class PendingVariantStatus(VariantStatus):
+    """A variant of the deployment an update is launching, as PendingDeploymentSummary reports it."""
+
+    wire_names: ClassVar[dict[str, str]] = {**VariantStatus.wire_names, "instanceType": "InstanceType"}
+
+    instanceType: str | None = Field(None, description="The instance type being launched.")
+
+
+class PendingDeploymentStatus(ApiShape):
+    """SageMaker's PendingDeploymentSummary: the deployment an update in progress launches."""
+
+    model_config = ConfigDict(extra="ignore")
+    wire_names: ClassVar[dict[str, str]] = {
+        "endpointConfigName": "EndpointConfigName",
+        "startTime": "StartTime",
+        "productionVariants": "ProductionVariants",
+        "shadowProductionVariants": "ShadowProductionVariants",
+    }
+
+    endpointConfigName: str | None = Field(None, description="The endpoint config being deployed.")
+    startTime: datetime.datetime | None = Field(None, description="When the deployment started.")
+    productionVariants: list[PendingVariantStatus] | None = Field(
+        None, description="The variants being launched: instance type, instance counts and state.",
+        json_schema_extra=_VARIANT_LIST,
+    )
+    shadowProductionVariants: list[PendingVariantStatus] | None = Field(
+        None, description="The same for shadow variants.", json_schema_extra=_VARIANT_LIST
+    )
+
+
 class EndpointStatus(StatusBase):
     """The endpoint, the config in use, and its variants."""
 
@@ -330,6 +350,13 @@ class EndpointStatus(StatusBase):
     )
     failureReason: str | None = Field(None, description="Why the endpoint or its last update failed.")
     endpointConfigName: str | None = Field(None, description="The endpoint config in use.")
+    endpointConfigArns: list[str] | None = Field(
+        None, description="The ARNs of the endpoint configs the endpoint uses: the one in service and, during "
+        "an update, the one being deployed."
+    )
+    pendingDeployment: PendingDeploymentStatus | None = Field(
+        None, description="During an update, the deployment being launched (SageMaker's PendingDeploymentSummary)."
+    )
     pendingEndpointConfigName: str | None = Field(
         None, description="The endpoint config an update in progress moves to."
     )

@@ -1,9 +1,10 @@
 """Model: a SageMaker model, one per spec revision. Containers may take their model data from a
-TrainingJob in the same namespace instead of a literal S3 URL."""
+TrainingJob in the same namespace instead of a literal S3 URL, or the whole model may come from the
+registry: a fixed ModelPackage, or the latest approved version of a ModelPackageGroup."""
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -18,6 +19,7 @@ from kubemaker.api.common import (
     StatusBase,
     at_most_one,
     cel_rules,
+    exactly_one,
     request_fingerprint,
     tags_with_ownership,
 )
@@ -49,9 +51,20 @@ class ModelContainer(shapes.ContainerDefinition):
     )
 
 
+class ModelPackageGroupVersionRef(LocalObjectReference):
+    """A ModelPackageGroup in this namespace, and which of its versions the model is made from."""
+
+    version: Literal["LatestApproved"] = Field(
+        "LatestApproved",
+        description="LatestApproved: the approved version with the highest version number; approving or "
+        "rejecting versions makes a new revision.",
+    )
+
+
 class ModelSpec(shapes.ModelSpecFields, OperatorFields, AdoptionField):
-    """CreateModel's request in lowerCamelCase, plus deletionPolicy, region, adoptExisting and
-    modelDataFrom references in the containers."""
+    """CreateModel's request in lowerCamelCase, plus deletionPolicy, region, adoptExisting,
+    modelDataFrom references in the containers, and the registry sources modelPackageRef and
+    modelPackageGroupRef."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -61,11 +74,18 @@ class ModelSpec(shapes.ModelSpecFields, OperatorFields, AdoptionField):
                 ".modelName",
             ),
             (
-                "!(has(self.primaryContainer) && has(self.containers))",
-                "give primaryContainer or containers, not both",
-                ".containers",
+                exactly_one("primaryContainer", "containers", "modelPackageRef", "modelPackageGroupRef"),
+                "give exactly one of primaryContainer, containers, modelPackageRef and modelPackageGroupRef",
+                ".primaryContainer",
             ),
         )
+    )
+
+    modelPackageRef: LocalObjectReference | None = Field(
+        None, description="A ModelPackage in this namespace: the model is made from the version it registered."
+    )
+    modelPackageGroupRef: ModelPackageGroupVersionRef | None = Field(
+        None, description="A ModelPackageGroup in this namespace: the model is made from its latest approved version."
     )
 
     primaryContainer: narrowed(shapes.ModelSpecFields, "primaryContainer", {shapes.ContainerDefinition: ModelContainer}) = None  # noqa: E501
@@ -88,10 +108,12 @@ class UnresolvedReference(LookupError):
 
 
 def build_create_model_request(
-    spec: ModelSpec, name: str, model_data_urls: Mapping[str, str], ownership_tags: Mapping[str, str]
+    spec: ModelSpec, name: str, model_data_urls: Mapping[str, str], ownership_tags: Mapping[str, str],
+    model_package_arn: str | None = None,
 ) -> dict[str, Any]:
     """CreateModel's request. `model_data_urls` maps each TrainingJob name the containers reference
-    (see `referenced_training_jobs`) to its model artifacts' S3 URI."""
+    (see `referenced_training_jobs`) to its model artifacts' S3 URI; `model_package_arn` is the
+    registry version a modelPackageRef or modelPackageGroupRef resolved to."""
     request = to_wire(spec)
     for wire_container, container in zip(_wire_containers(request), model_containers(spec), strict=True):
         if container.modelDataFrom:
@@ -99,6 +121,10 @@ def build_create_model_request(
             if job not in model_data_urls:
                 raise UnresolvedReference(f"TrainingJob {job} has no model artifacts yet")
             wire_container["ModelDataUrl"] = model_data_urls[job]
+    if spec.modelPackageRef or spec.modelPackageGroupRef:
+        if model_package_arn is None:
+            raise UnresolvedReference("the model package version is not resolved yet")
+        request["PrimaryContainer"] = {"ModelPackageName": model_package_arn}
     request["ModelName"] = name
     if tags := tags_with_ownership(spec.tags, ownership_tags):
         request["Tags"] = tags
@@ -125,6 +151,8 @@ class ModelRevision(ApiShape):
     generation: int | None = Field(None, description="The object generation the revision was created for.")
     fingerprint: str | None = Field(None, description="model_fingerprint of the CreateModel request it was made from.")
     createdAt: datetime.datetime | None = Field(None, description="When the revision was created.")
+    modelPackageArn: str | None = Field(None, description="The registry version the revision was made from.")
+    modelPackageVersion: int | None = Field(None, description="That version's number in its group.")
 
 
 class ModelStatus(StatusBase):
@@ -134,6 +162,11 @@ class ModelStatus(StatusBase):
 
     modelName: str | None = Field(None, description="The SageMaker model of the current spec revision.")
     modelArn: str | None = Field(None, description="Its ARN.")
+    modelPackageArn: str | None = Field(
+        None, description="The registry version the current revision is made from (modelPackageRef or "
+        "modelPackageGroupRef)."
+    )
+    modelPackageVersion: int | None = Field(None, description="That version's number in its group.")
     revisions: list[ModelRevision] | None = Field(
         None, description="Revisions still in SageMaker, newest last; older ones are deleted once nothing uses them."
     )
@@ -154,6 +187,8 @@ MODEL = KindInfo(
     revisioned=True,
     printer_columns=(
         PrinterColumn("SageMaker-Model", ".status.modelName", description="the current revision"),
+        PrinterColumn("Package-Version", ".status.modelPackageVersion", type="integer",
+                      description="the registry version in use"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
     ),
     immutable_fields=("region",),

@@ -1,6 +1,7 @@
 """Pipeline: a SageMaker pipeline whose definition is kept in sync. The spec is CreatePipeline's
 request; the definition may be an object, a string, a ConfigMap key or an S3 object."""
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -129,11 +130,15 @@ class PipelineStatus(StatusBase):
         "pipelineName": "PipelineName",
         "pipelineArn": "PipelineArn",
         "pipelineStatus": "PipelineStatus",
+        "lastModifiedTime": "LastModifiedTime",
     }
 
     pipelineName: str | None = Field(None, description="The SageMaker pipeline name.")
     pipelineArn: str | None = Field(None, description="The SageMaker pipeline ARN.")
     pipelineStatus: str | None = Field(None, description="Active or Deleting, as SageMaker reports it.")
+    lastModifiedTime: datetime.datetime | None = Field(
+        None, description="When SageMaker last changed the pipeline (its definition, role, ...), by anyone."
+    )
     latestExecution: shapes.PipelineExecutionSummary | None = Field(
         None, description="The most recent execution of the pipeline."
     )

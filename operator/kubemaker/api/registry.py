@@ -9,9 +9,13 @@ from pydantic import BaseModel, ValidationError
 from kubemaker.api.base import unwrap_optional
 from kubemaker.api.common import KindInfo
 from kubemaker.api.endpoint import ENDPOINT
+from kubemaker.api.inference_component import INFERENCE_COMPONENT
 from kubemaker.api.model import MODEL
+from kubemaker.api.model_package import MODEL_PACKAGE, MODEL_PACKAGE_GROUP
+from kubemaker.api.monitoring_schedule import MONITORING_SCHEDULE
 from kubemaker.api.pipeline import PIPELINE
 from kubemaker.api.pipeline_execution import PIPELINE_EXECUTION
+from kubemaker.api.processing_job import PROCESSING_JOB
 from kubemaker.api.training_job import TRAINING_JOB
 from kubemaker.api.transform_job import TRANSFORM_JOB
 from kubemaker.api.tuning_job import HYPER_PARAMETER_TUNING_JOB
@@ -22,9 +26,14 @@ KINDS: tuple[KindInfo, ...] = (
     HYPER_PARAMETER_TUNING_JOB,
     MODEL,
     ENDPOINT,
+    INFERENCE_COMPONENT,
     TRANSFORM_JOB,
     PIPELINE,
     PIPELINE_EXECUTION,
+    MONITORING_SCHEDULE,
+    PROCESSING_JOB,
+    MODEL_PACKAGE_GROUP,
+    MODEL_PACKAGE,
 )
 
 _BY_KIND = {kind.kind: kind for kind in KINDS}

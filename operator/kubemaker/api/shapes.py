@@ -8,6 +8,7 @@ Members are the service's, with the first letter lowered; `wire_names` maps them
 from __future__ import annotations
 
 import datetime
+import warnings
 from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Interval, Len
@@ -1656,6 +1657,775 @@ class TransformJobSpecFields(ApiShape):
     operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateTransformJob': ('transformJobName', 'modelName', 'maxConcurrentTransforms', 'modelClientConfig', 'maxPayloadInMB', 'batchStrategy', 'environment', 'transformInput', 'transformOutput', 'dataCaptureConfig', 'transformResources', 'dataProcessing', 'tags', 'experimentConfig')}
 
 
+InferenceComponentName = Annotated[str, StringConstraints(max_length=63, pattern='^(?:[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?)$')]
+
+
+class InferenceComponentContainerSpecification(ApiShape):
+    """Defines a container that provides the runtime environment for a model that you deploy with an inference component."""
+    shape_name: ClassVar[str] = 'InferenceComponentContainerSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'image': 'Image', 'artifactUrl': 'ArtifactUrl', 'environment': 'Environment', 'containerMetricsConfig': 'ContainerMetricsConfig'}
+    image: ContainerImage | None = Field(None, description='The Amazon Elastic Container Registry (Amazon ECR) path where the Docker image for the model is stored.')
+    artifactUrl: Url | None = Field(None, description='The Amazon S3 path where the model artifacts, which result from model training, are stored.')
+    environment: Annotated[dict[EnvironmentKey, EnvironmentValue], Len(0, 100)] | None = Field(None, description='The environment variables to set in the Docker container.')
+    containerMetricsConfig: ContainerMetricsConfig | None = Field(None, description='The configuration for container metrics scraping.')
+
+
+class InferenceComponentStartupParameters(ApiShape):
+    """Settings that take effect while the model container starts up."""
+    shape_name: ClassVar[str] = 'InferenceComponentStartupParameters'
+    wire_names: ClassVar[dict[str, str]] = {'modelDataDownloadTimeoutInSeconds': 'ModelDataDownloadTimeoutInSeconds', 'containerStartupHealthCheckTimeoutInSeconds': 'ContainerStartupHealthCheckTimeoutInSeconds'}
+    modelDataDownloadTimeoutInSeconds: ProductionVariantModelDataDownloadTimeoutInSeconds | None = Field(None, description='The timeout value, in seconds, to download and extract the model that you want to host from Amazon S3 to the individual inference instance associated with this inference component.')
+    containerStartupHealthCheckTimeoutInSeconds: ProductionVariantContainerStartupHealthCheckTimeoutInSeconds | None = Field(None, description='The timeout value, in seconds, for your inference container to pass health check by Amazon S3 Hosting.')
+
+
+NumberOfCpuCores = Annotated[float, Interval(ge=0.25)]
+
+
+NumberOfAcceleratorDevices = Annotated[float, Interval(ge=1)]
+
+
+MemoryInMb = Annotated[int, Interval(ge=128)]
+
+
+class InferenceComponentComputeResourceRequirements(ApiShape):
+    """Defines the compute resources to allocate to run a model, plus any adapter models, that you assign to an inference component."""
+    shape_name: ClassVar[str] = 'InferenceComponentComputeResourceRequirements'
+    wire_names: ClassVar[dict[str, str]] = {'numberOfCpuCoresRequired': 'NumberOfCpuCoresRequired', 'numberOfAcceleratorDevicesRequired': 'NumberOfAcceleratorDevicesRequired', 'minMemoryRequiredInMb': 'MinMemoryRequiredInMb', 'maxMemoryRequiredInMb': 'MaxMemoryRequiredInMb', 'acceleratorPartitionType': 'AcceleratorPartitionType'}
+    numberOfCpuCoresRequired: NumberOfCpuCores | None = Field(None, description='The number of CPU cores to allocate to run a model that you assign to an inference component.')
+    numberOfAcceleratorDevicesRequired: NumberOfAcceleratorDevices | None = Field(None, description='The number of accelerators to allocate to run a model that you assign to an inference component.')
+    minMemoryRequiredInMb: MemoryInMb = Field(description='The minimum MB of memory to allocate to run a model that you assign to an inference component.')
+    maxMemoryRequiredInMb: MemoryInMb | None = Field(None, description='The maximum MB of memory to allocate to run a model that you assign to an inference component.')
+    acceleratorPartitionType: AcceleratorPartitionType | None = Field(None, description='The accelerator partition profile this inference component occupies; on NVIDIA GPUs this is a Multi-Instance GPU (MIG) profile such as mig-3g.40gb.')
+
+
+class InferenceComponentDataCacheConfig(ApiShape):
+    """Settings that affect how the inference component caches data."""
+    shape_name: ClassVar[str] = 'InferenceComponentDataCacheConfig'
+    wire_names: ClassVar[dict[str, str]] = {'enableCaching': 'EnableCaching'}
+    enableCaching: bool = Field(description='Sets whether the endpoint that hosts the inference component caches the model artifacts and container image.')
+
+
+InferenceComponentPlacementStrategy = Literal['SPREAD', 'BINPACK']
+
+
+AvailabilityZoneBalanceEnforcementMode = Literal['PERMISSIVE']
+
+
+AvailabilityZoneBalanceMaxImbalance = Annotated[int, Interval(ge=0, le=100)]
+
+
+class InferenceComponentAvailabilityZoneBalance(ApiShape):
+    """Configuration for balancing inference component copies across Availability Zones."""
+    shape_name: ClassVar[str] = 'InferenceComponentAvailabilityZoneBalance'
+    wire_names: ClassVar[dict[str, str]] = {'enforcementMode': 'EnforcementMode', 'maxImbalance': 'MaxImbalance'}
+    enforcementMode: AvailabilityZoneBalanceEnforcementMode = Field(description='Determines how strictly the Availability Zone balance constraint is enforced.')
+    maxImbalance: AvailabilityZoneBalanceMaxImbalance | None = Field(None, description='The maximum allowed difference in the number of inference component copies between any two Availability Zones.')
+
+
+class InferenceComponentSchedulingConfig(ApiShape):
+    """The scheduling configuration that determines how inference component copies are placed across available instances when copies are added or removed."""
+    shape_name: ClassVar[str] = 'InferenceComponentSchedulingConfig'
+    wire_names: ClassVar[dict[str, str]] = {'placementStrategy': 'PlacementStrategy', 'availabilityZoneBalance': 'AvailabilityZoneBalance'}
+    placementStrategy: InferenceComponentPlacementStrategy = Field(description='The strategy for placing inference component copies across available instances.')
+    availabilityZoneBalance: InferenceComponentAvailabilityZoneBalance | None = Field(None, description='Configuration for balancing inference component copies across Availability Zones.')
+
+
+class InferenceComponentSpecification(ApiShape):
+    """Details about the resources to deploy with this inference component, including the model, container, and compute resources."""
+    shape_name: ClassVar[str] = 'InferenceComponentSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'instanceType': 'InstanceType', 'modelName': 'ModelName', 'container': 'Container', 'startupParameters': 'StartupParameters', 'computeResourceRequirements': 'ComputeResourceRequirements', 'baseInferenceComponentName': 'BaseInferenceComponentName', 'dataCacheConfig': 'DataCacheConfig', 'schedulingConfig': 'SchedulingConfig'}
+    instanceType: ProductionVariantInstanceType | None = Field(None, description='The ML compute instance type for the inference component specification.')
+    modelName: ModelName | None = Field(None, description='The name of an existing SageMaker AI model object in your account that you want to deploy with the inference component.')
+    container: InferenceComponentContainerSpecification | None = Field(None, description='Defines a container that provides the runtime environment for a model that you deploy with an inference component.')
+    startupParameters: InferenceComponentStartupParameters | None = Field(None, description='Settings that take effect while the model container starts up.')
+    computeResourceRequirements: InferenceComponentComputeResourceRequirements | None = Field(None, description='The compute resources allocated to run the model, plus any adapter models, that you assign to the inference component.')
+    baseInferenceComponentName: InferenceComponentName | None = Field(None, description="The name of an existing inference component that is to contain the inference component that you're creating with your request.")
+    dataCacheConfig: InferenceComponentDataCacheConfig | None = Field(None, description='Settings that affect how the inference component caches data.')
+    schedulingConfig: InferenceComponentSchedulingConfig | None = Field(None, description='The scheduling configuration that determines how inference component copies are placed across available instances when copies are added or removed.')
+
+
+InferenceComponentCopyCount = Annotated[int, Interval(ge=0)]
+
+
+class InferenceComponentRuntimeConfig(ApiShape):
+    """Runtime settings for a model that is deployed with an inference component."""
+    shape_name: ClassVar[str] = 'InferenceComponentRuntimeConfig'
+    wire_names: ClassVar[dict[str, str]] = {'copyCount': 'CopyCount'}
+    copyCount: InferenceComponentCopyCount = Field(description='The number of runtime copies of the model container to deploy with the inference component.')
+
+
+InferenceComponentCapacitySizeType = Literal['COPY_COUNT', 'CAPACITY_PERCENT']
+
+
+class InferenceComponentCapacitySize(ApiShape):
+    """Specifies the type and size of the endpoint capacity to activate for a rolling deployment or a rollback strategy."""
+    shape_name: ClassVar[str] = 'InferenceComponentCapacitySize'
+    wire_names: ClassVar[dict[str, str]] = {'type': 'Type', 'value': 'Value'}
+    type: InferenceComponentCapacitySizeType = Field(description='Specifies the endpoint capacity type.')
+    value: CapacitySizeValue = Field(description='Defines the capacity size, either as a number of inference component copies or a capacity percentage.')
+
+
+class InferenceComponentRollingUpdatePolicy(ApiShape):
+    """Specifies a rolling deployment strategy for updating a SageMaker AI inference component."""
+    shape_name: ClassVar[str] = 'InferenceComponentRollingUpdatePolicy'
+    wire_names: ClassVar[dict[str, str]] = {'maximumBatchSize': 'MaximumBatchSize', 'waitIntervalInSeconds': 'WaitIntervalInSeconds', 'maximumExecutionTimeoutInSeconds': 'MaximumExecutionTimeoutInSeconds', 'rollbackMaximumBatchSize': 'RollbackMaximumBatchSize'}
+    maximumBatchSize: InferenceComponentCapacitySize = Field(description='The batch size for each rolling step in the deployment process.')
+    waitIntervalInSeconds: WaitIntervalInSeconds = Field(description='The length of the baking period, during which SageMaker AI monitors alarms for each batch on the new fleet.')
+    maximumExecutionTimeoutInSeconds: MaximumExecutionTimeoutInSeconds | None = Field(None, description='The time limit for the total deployment.')
+    rollbackMaximumBatchSize: InferenceComponentCapacitySize | None = Field(None, description='The batch size for a rollback to the old endpoint fleet.')
+
+
+class InferenceComponentDeploymentConfig(ApiShape):
+    """The deployment configuration for an endpoint that hosts inference components."""
+    shape_name: ClassVar[str] = 'InferenceComponentDeploymentConfig'
+    wire_names: ClassVar[dict[str, str]] = {'rollingUpdatePolicy': 'RollingUpdatePolicy', 'autoRollbackConfiguration': 'AutoRollbackConfiguration'}
+    rollingUpdatePolicy: InferenceComponentRollingUpdatePolicy = Field(description='Specifies a rolling deployment strategy for updating a SageMaker AI endpoint.')
+    autoRollbackConfiguration: AutoRollbackConfig | None = Field(None, description='Automatic rollback configuration for handling endpoint deployment failures and recovery.')
+
+
+class InferenceComponentSpecFields(ApiShape):
+    """The members of CreateInferenceComponent and UpdateInferenceComponent that the spec holds."""
+    shape_name: ClassVar[str] = 'InferenceComponentSpecFields'
+    wire_names: ClassVar[dict[str, str]] = {'inferenceComponentName': 'InferenceComponentName', 'endpointName': 'EndpointName', 'variantName': 'VariantName', 'specification': 'Specification', 'specifications': 'Specifications', 'runtimeConfig': 'RuntimeConfig', 'tags': 'Tags', 'deploymentConfig': 'DeploymentConfig'}
+    inferenceComponentName: InferenceComponentName | None = Field(None, description='A unique name to assign to the inference component.')
+    endpointName: EndpointName | None = Field(None, description='The name of an existing endpoint where you host the inference component.')
+    variantName: VariantName | None = Field(None, description='The name of an existing production variant where you host the inference component.')
+    specification: InferenceComponentSpecification | None = Field(None, description='Details about the resources to deploy with this inference component, including the model, container, and compute resources.')
+    specifications: Annotated[list[InferenceComponentSpecification], Len(1, 5)] | None = Field(None, description='A list of specification objects for the inference component, one per instance type.')
+    runtimeConfig: InferenceComponentRuntimeConfig | None = Field(None, description='Runtime settings for a model that is deployed with an inference component.')
+    tags: Annotated[list[Tag], Len(0, 50)] | None = Field(None, description='A list of key-value pairs associated with the model.')
+    deploymentConfig: InferenceComponentDeploymentConfig | None = Field(None, description='The deployment configuration for the inference component.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateInferenceComponent': ('inferenceComponentName', 'endpointName', 'variantName', 'specification', 'specifications', 'runtimeConfig', 'tags'), 'UpdateInferenceComponent': ('inferenceComponentName', 'specification', 'specifications', 'runtimeConfig', 'deploymentConfig')}
+
+
+ProcessingLocalPath = Annotated[str, StringConstraints(max_length=256)]
+
+
+ProcessingS3DataType = Literal['ManifestFile', 'S3Prefix']
+
+
+ProcessingS3InputMode = Literal['Pipe', 'File']
+
+
+ProcessingS3DataDistributionType = Literal['FullyReplicated', 'ShardedByS3Key']
+
+
+ProcessingS3CompressionType = Literal['None', 'Gzip']
+
+
+class ProcessingS3Input(ApiShape):
+    """Configuration for downloading input data from Amazon S3 into the processing container."""
+    shape_name: ClassVar[str] = 'ProcessingS3Input'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri', 'localPath': 'LocalPath', 's3DataType': 'S3DataType', 's3InputMode': 'S3InputMode', 's3DataDistributionType': 'S3DataDistributionType', 's3CompressionType': 'S3CompressionType'}
+    s3Uri: S3Uri = Field(description='The URI of the Amazon S3 prefix Amazon SageMaker downloads data required to run a processing job.')
+    localPath: ProcessingLocalPath | None = Field(None, description='The local path in your container where you want Amazon SageMaker to write input data to.')
+    s3DataType: ProcessingS3DataType = Field(description='Whether you use an S3Prefix or a ManifestFile for the data type.')
+    s3InputMode: ProcessingS3InputMode | None = Field(None, description='Whether to use File or Pipe input mode.')
+    s3DataDistributionType: ProcessingS3DataDistributionType | None = Field(None, description='Whether to distribute the data from Amazon S3 to all processing instances with FullyReplicated, or whether the data from Amazon S3 is sharded by Amazon S3 key, downloading one shard of data to...')
+    s3CompressionType: ProcessingS3CompressionType | None = Field(None, description='Whether to GZIP-decompress the data in Amazon S3 as it is streamed into the processing container.')
+
+
+AthenaCatalog = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+AthenaDatabase = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+AthenaQueryString = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+AthenaWorkGroup = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern='^(?:[a-zA-Z0-9._-]+)$')]
+
+
+AthenaResultFormat = Literal['PARQUET', 'ORC', 'AVRO', 'JSON', 'TEXTFILE']
+
+
+AthenaResultCompressionType = Literal['GZIP', 'SNAPPY', 'ZLIB']
+
+
+class AthenaDatasetDefinition(ApiShape):
+    """Configuration for Athena Dataset Definition input."""
+    shape_name: ClassVar[str] = 'AthenaDatasetDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'catalog': 'Catalog', 'database': 'Database', 'queryString': 'QueryString', 'workGroup': 'WorkGroup', 'outputS3Uri': 'OutputS3Uri', 'kmsKeyId': 'KmsKeyId', 'outputFormat': 'OutputFormat', 'outputCompression': 'OutputCompression'}
+    catalog: AthenaCatalog = Field(description='The name of the data catalog used in Athena query execution.')
+    database: AthenaDatabase = Field(description='The name of the database used in the Athena query execution.')
+    queryString: AthenaQueryString = Field(description='The SQL query statements, to be executed.')
+    workGroup: AthenaWorkGroup | None = Field(None, description='The name of the workgroup in which the Athena query is being started.')
+    outputS3Uri: S3Uri = Field(description='The location in Amazon S3 where Athena query results are stored.')
+    kmsKeyId: KmsKeyId | None = Field(None, description='The Amazon Web Services Key Management Service (Amazon Web Services KMS) key that Amazon SageMaker uses to encrypt data generated from an Athena query execution.')
+    outputFormat: AthenaResultFormat = Field(description='The data storage format for Athena query results.')
+    outputCompression: AthenaResultCompressionType | None = Field(None, description='The compression used for Athena query results.')
+
+
+RedshiftClusterId = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+
+
+RedshiftDatabase = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+RedshiftUserName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+RedshiftQueryString = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+RedshiftResultFormat = Literal['PARQUET', 'CSV']
+
+
+RedshiftResultCompressionType = Literal['None', 'GZIP', 'BZIP2', 'ZSTD', 'SNAPPY']
+
+
+class RedshiftDatasetDefinition(ApiShape):
+    """Configuration for Redshift Dataset Definition input."""
+    shape_name: ClassVar[str] = 'RedshiftDatasetDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'clusterId': 'ClusterId', 'database': 'Database', 'dbUser': 'DbUser', 'queryString': 'QueryString', 'clusterRoleArn': 'ClusterRoleArn', 'outputS3Uri': 'OutputS3Uri', 'kmsKeyId': 'KmsKeyId', 'outputFormat': 'OutputFormat', 'outputCompression': 'OutputCompression'}
+    clusterId: RedshiftClusterId = Field(description='The Redshift cluster Identifier.')
+    database: RedshiftDatabase = Field(description='The name of the Redshift database used in Redshift query execution.')
+    dbUser: RedshiftUserName = Field(description='The database user name used in Redshift query execution.')
+    queryString: RedshiftQueryString = Field(description='The SQL query statements to be executed.')
+    clusterRoleArn: RoleArn = Field(description='The IAM role attached to your Redshift cluster that Amazon SageMaker uses to generate datasets.')
+    outputS3Uri: S3Uri = Field(description='The location in Amazon S3 where the Redshift query results are stored.')
+    kmsKeyId: KmsKeyId | None = Field(None, description='The Amazon Web Services Key Management Service (Amazon Web Services KMS) key that Amazon SageMaker uses to encrypt data from a Redshift execution.')
+    outputFormat: RedshiftResultFormat = Field(description='The data storage format for Redshift query results.')
+    outputCompression: RedshiftResultCompressionType | None = Field(None, description='The compression used for Redshift query results.')
+
+
+DataDistributionType = Literal['FullyReplicated', 'ShardedByS3Key']
+
+
+InputMode = Literal['Pipe', 'File']
+
+
+class DatasetDefinition(ApiShape):
+    """Configuration for Dataset Definition inputs."""
+    shape_name: ClassVar[str] = 'DatasetDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'athenaDatasetDefinition': 'AthenaDatasetDefinition', 'redshiftDatasetDefinition': 'RedshiftDatasetDefinition', 'localPath': 'LocalPath', 'dataDistributionType': 'DataDistributionType', 'inputMode': 'InputMode'}
+    athenaDatasetDefinition: AthenaDatasetDefinition | None = Field(None, description='Configuration for Athena Dataset Definition input.')
+    redshiftDatasetDefinition: RedshiftDatasetDefinition | None = Field(None, description='Configuration for Redshift Dataset Definition input.')
+    localPath: ProcessingLocalPath | None = Field(None, description='The local path where you want Amazon SageMaker to download the Dataset Definition inputs to run a processing job.')
+    dataDistributionType: DataDistributionType | None = Field(None, description='Whether the generated dataset is FullyReplicated or ShardedByS3Key (default).')
+    inputMode: InputMode | None = Field(None, description='Whether to use File or Pipe input mode.')
+
+
+class ProcessingInput(ApiShape):
+    """The inputs for a processing job."""
+    shape_name: ClassVar[str] = 'ProcessingInput'
+    wire_names: ClassVar[dict[str, str]] = {'inputName': 'InputName', 'appManaged': 'AppManaged', 's3Input': 'S3Input', 'datasetDefinition': 'DatasetDefinition'}
+    inputName: str = Field(description='The name for the processing job input.')
+    appManaged: bool | None = Field(None, description='When True, input operations such as data download are managed natively by the processing job application.')
+    s3Input: ProcessingS3Input | None = Field(None, description='Configuration for downloading input data from Amazon S3 into the processing container.')
+    datasetDefinition: DatasetDefinition | None = Field(None, description='Configuration for a Dataset Definition input.')
+
+
+ProcessingS3UploadMode = Literal['Continuous', 'EndOfJob']
+
+
+class ProcessingS3Output(ApiShape):
+    """Configuration for uploading output data to Amazon S3 from the processing container."""
+    shape_name: ClassVar[str] = 'ProcessingS3Output'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri', 'localPath': 'LocalPath', 's3UploadMode': 'S3UploadMode'}
+    s3Uri: S3Uri = Field(description='A URI that identifies the Amazon S3 bucket where you want Amazon SageMaker to save the results of a processing job.')
+    localPath: ProcessingLocalPath | None = Field(None, description='The local path of a directory where you want Amazon SageMaker to upload its contents to Amazon S3.')
+    s3UploadMode: ProcessingS3UploadMode = Field(description='Whether to upload the results of the processing job continuously or after the job completes.')
+
+
+FeatureGroupName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern='^(?:[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63})$')]
+
+
+class ProcessingFeatureStoreOutput(ApiShape):
+    """Configuration for processing job outputs in Amazon SageMaker Feature Store."""
+    shape_name: ClassVar[str] = 'ProcessingFeatureStoreOutput'
+    wire_names: ClassVar[dict[str, str]] = {'featureGroupName': 'FeatureGroupName'}
+    featureGroupName: FeatureGroupName = Field(description='The name of the Amazon SageMaker FeatureGroup to use as the destination for processing job output.')
+
+
+class ProcessingOutput(ApiShape):
+    """Describes the results of a processing job."""
+    shape_name: ClassVar[str] = 'ProcessingOutput'
+    wire_names: ClassVar[dict[str, str]] = {'outputName': 'OutputName', 's3Output': 'S3Output', 'featureStoreOutput': 'FeatureStoreOutput', 'appManaged': 'AppManaged'}
+    outputName: str = Field(description='The name for the processing job output.')
+    s3Output: ProcessingS3Output | None = Field(None, description='Configuration for processing job outputs in Amazon S3.')
+    featureStoreOutput: ProcessingFeatureStoreOutput | None = Field(None, description='Configuration for processing job outputs in Amazon SageMaker Feature Store.')
+    appManaged: bool | None = Field(None, description='When True, output operations such as data upload are managed natively by the processing job application.')
+
+
+class ProcessingOutputConfig(ApiShape):
+    """Configuration for uploading output from the processing container."""
+    shape_name: ClassVar[str] = 'ProcessingOutputConfig'
+    wire_names: ClassVar[dict[str, str]] = {'outputs': 'Outputs', 'kmsKeyId': 'KmsKeyId'}
+    outputs: Annotated[list[ProcessingOutput], Len(0, 10)] = Field(description='An array of outputs configuring the data to upload from the processing container.')
+    kmsKeyId: KmsKeyId | None = Field(None, description='The Amazon Web Services Key Management Service (Amazon Web Services KMS) key that Amazon SageMaker uses to encrypt the processing job output.')
+
+
+ProcessingJobName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$')]
+
+
+ProcessingInstanceCount = Annotated[int, Interval(ge=1, le=100)]
+
+
+ProcessingVolumeSizeInGB = Annotated[int, Interval(ge=1, le=16384)]
+
+
+class ProcessingInstancePreference(ApiShape):
+    """A candidate instance type preference in a processing InstancePreferences list."""
+    shape_name: ClassVar[str] = 'ProcessingInstancePreference'
+    wire_names: ClassVar[dict[str, str]] = {'instanceType': 'InstanceType', 'instanceCount': 'InstanceCount'}
+    instanceType: ProcessingInstanceType = Field(description='The ML compute instance type.')
+    instanceCount: ProcessingInstanceCount | None = Field(None, description='The number of instances to launch if this instance type is selected.')
+
+
+class ProcessingClusterConfig(ApiShape):
+    """Configuration for the cluster used to run a processing job."""
+    shape_name: ClassVar[str] = 'ProcessingClusterConfig'
+    wire_names: ClassVar[dict[str, str]] = {'instanceCount': 'InstanceCount', 'instanceType': 'InstanceType', 'volumeSizeInGB': 'VolumeSizeInGB', 'volumeKmsKeyId': 'VolumeKmsKeyId', 'instancePreferences': 'InstancePreferences', 'selectedInstanceType': 'SelectedInstanceType', 'selectedInstanceCount': 'SelectedInstanceCount'}
+    instanceCount: ProcessingInstanceCount | None = Field(None, description='The number of ML compute instances to use in the processing job.')
+    instanceType: ProcessingInstanceType | None = Field(None, description='The ML compute instance type for the processing job.')
+    volumeSizeInGB: ProcessingVolumeSizeInGB = Field(description='The size of the ML storage volume in gigabytes that you want to provision.')
+    volumeKmsKeyId: KmsKeyId | None = Field(None, description='The Amazon Web Services Key Management Service (Amazon Web Services KMS) key that Amazon SageMaker uses to encrypt data on the storage volume attached to the ML compute instance(s) that run the...')
+    instancePreferences: Annotated[list[ProcessingInstancePreference], Len(1, 5)] | None = Field(None, description='An ordered list of ML compute instance types for the processing job, in priority order.')
+    selectedInstanceType: ProcessingInstanceType | None = Field(None, description='The instance type that Amazon SageMaker selected for the job from InstancePreferences.')
+    selectedInstanceCount: ProcessingInstanceCount | None = Field(None, description='The number of instances of SelectedInstanceType that the job launched with.')
+
+
+class ProcessingResources(ApiShape):
+    """Identifies the resources, ML compute instances, and ML storage volumes to deploy for a processing job."""
+    shape_name: ClassVar[str] = 'ProcessingResources'
+    wire_names: ClassVar[dict[str, str]] = {'clusterConfig': 'ClusterConfig'}
+    clusterConfig: ProcessingClusterConfig = Field(description='The configuration for the resources in a cluster used to run the processing job.')
+
+
+ProcessingMaxRuntimeInSeconds = Annotated[int, Interval(ge=1, le=777600)]
+
+
+class ProcessingStoppingCondition(ApiShape):
+    """Configures conditions under which the processing job should be stopped, such as how long the processing job has been running."""
+    shape_name: ClassVar[str] = 'ProcessingStoppingCondition'
+    wire_names: ClassVar[dict[str, str]] = {'maxRuntimeInSeconds': 'MaxRuntimeInSeconds'}
+    maxRuntimeInSeconds: ProcessingMaxRuntimeInSeconds = Field(description='Specifies the maximum runtime in seconds.')
+
+
+ImageUri = Annotated[str, StringConstraints(max_length=255)]
+
+
+ContainerEntrypointString = Annotated[str, StringConstraints(max_length=256)]
+
+
+ContainerArgument = Annotated[str, StringConstraints(max_length=256)]
+
+
+class AppSpecification(ApiShape):
+    """Configuration to run a processing job in a specified container image."""
+    shape_name: ClassVar[str] = 'AppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'containerEntrypoint': 'ContainerEntrypoint', 'containerArguments': 'ContainerArguments'}
+    imageUri: ImageUri = Field(description='The container image to be run by the processing job.')
+    containerEntrypoint: Annotated[list[ContainerEntrypointString], Len(1, 100)] | None = Field(None, description='The entrypoint for a container used to run a processing job.')
+    containerArguments: Annotated[list[ContainerArgument], Len(1, 100)] | None = Field(None, description='The arguments for a container used to run a processing job.')
+
+
+ProcessingEnvironmentKey = Annotated[str, StringConstraints(max_length=256, pattern='^(?:[a-zA-Z_][a-zA-Z0-9_]*)$')]
+
+
+ProcessingEnvironmentValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class NetworkConfig(ApiShape):
+    """Networking options for a job, such as network traffic encryption between containers, whether to allow inbound and outbound network calls to and from containers, and the VPC subnets and security..."""
+    shape_name: ClassVar[str] = 'NetworkConfig'
+    wire_names: ClassVar[dict[str, str]] = {'enableInterContainerTrafficEncryption': 'EnableInterContainerTrafficEncryption', 'enableNetworkIsolation': 'EnableNetworkIsolation', 'vpcConfig': 'VpcConfig'}
+    enableInterContainerTrafficEncryption: bool | None = Field(None, description='Whether to encrypt all communications between distributed processing jobs.')
+    enableNetworkIsolation: bool | None = Field(None, description='Whether to allow inbound and outbound network calls to and from the containers used for the processing job.')
+    vpcConfig: VpcConfig | None = Field(None, description='Specifies an Amazon Virtual Private Cloud (VPC) that your SageMaker jobs, hosted models, and compute resources have access to.')
+
+
+class ProcessingJobSpecFields(ApiShape):
+    """The members of CreateProcessingJob that the spec holds."""
+    shape_name: ClassVar[str] = 'ProcessingJobSpecFields'
+    wire_names: ClassVar[dict[str, str]] = {'processingInputs': 'ProcessingInputs', 'processingOutputConfig': 'ProcessingOutputConfig', 'processingJobName': 'ProcessingJobName', 'processingResources': 'ProcessingResources', 'stoppingCondition': 'StoppingCondition', 'appSpecification': 'AppSpecification', 'environment': 'Environment', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn', 'tags': 'Tags', 'experimentConfig': 'ExperimentConfig'}
+    processingInputs: Annotated[list[ProcessingInput], Len(0, 10)] | None = Field(None, description='An array of inputs configuring the data to download into the processing container.')
+    processingOutputConfig: ProcessingOutputConfig | None = Field(None, description='Output configuration for the processing job.')
+    processingJobName: ProcessingJobName | None = Field(None, description='The name of the processing job.')
+    processingResources: ProcessingResources = Field(description='Identifies the resources, ML compute instances, and ML storage volumes to deploy for a processing job.')
+    stoppingCondition: ProcessingStoppingCondition | None = Field(None, description='The time limit for how long the processing job is allowed to run.')
+    appSpecification: AppSpecification = Field(description='Configures the processing job to run a specified Docker container image.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 100)] | None = Field(None, description='The environment variables to set in the Docker container.')
+    networkConfig: NetworkConfig | None = Field(None, description='Networking options for a processing job, such as whether to allow inbound and outbound network calls to and from processing containers, and the VPC subnets and security groups to use for...')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker can assume to perform tasks on your behalf.')
+    tags: Annotated[list[Tag], Len(0, 50)] | None = Field(None, description='(Optional) An array of key-value pairs.')
+    experimentConfig: ExperimentConfig | None = Field(None, description='Associates a SageMaker job as a trial component with an experiment and trial.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateProcessingJob': ('processingInputs', 'processingOutputConfig', 'processingJobName', 'processingResources', 'stoppingCondition', 'appSpecification', 'environment', 'networkConfig', 'roleArn', 'tags', 'experimentConfig')}
+
+
+EntityName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$')]
+
+
+EntityDescription = Annotated[str, StringConstraints(max_length=1024)]
+
+
+ManagedStorageType = Literal['Restricted']
+
+
+class ManagedConfiguration(ApiShape):
+    """The managed configuration of a model package group."""
+    shape_name: ClassVar[str] = 'ManagedConfiguration'
+    wire_names: ClassVar[dict[str, str]] = {'managedStorageType': 'ManagedStorageType'}
+    managedStorageType: ManagedStorageType | None = Field(None, description='The storage type of the model package.')
+
+
+class ModelPackageGroupSpecFields(ApiShape):
+    """The members of CreateModelPackageGroup that the spec holds."""
+    shape_name: ClassVar[str] = 'ModelPackageGroupSpecFields'
+    wire_names: ClassVar[dict[str, str]] = {'modelPackageGroupName': 'ModelPackageGroupName', 'modelPackageGroupDescription': 'ModelPackageGroupDescription', 'tags': 'Tags', 'managedConfiguration': 'ManagedConfiguration'}
+    modelPackageGroupName: EntityName | None = Field(None, description='The name of the model group.')
+    modelPackageGroupDescription: EntityDescription | None = Field(None, description='A description for the model group.')
+    tags: Annotated[list[Tag], Len(0, 50)] | None = Field(None, description='A list of key value pairs associated with the model group.')
+    managedConfiguration: ManagedConfiguration | None = Field(None, description='The managed configuration of the model package group.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateModelPackageGroup': ('modelPackageGroupName', 'modelPackageGroupDescription', 'tags', 'managedConfiguration')}
+
+
+ModelPackageRegistrationType = Literal['Logged', 'Registered']
+
+
+ImageDigest = Annotated[str, StringConstraints(max_length=72, pattern='^(?:[Ss][Hh][Aa]256:[0-9a-fA-F]{64})$')]
+
+
+ProductId = Annotated[str, StringConstraints(max_length=256, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9])*)$')]
+
+
+DataInputConfig = Annotated[str, StringConstraints(min_length=1, max_length=16384)]
+
+
+class ModelInput(ApiShape):
+    """Input object for the model."""
+    shape_name: ClassVar[str] = 'ModelInput'
+    wire_names: ClassVar[dict[str, str]] = {'dataInputConfig': 'DataInputConfig'}
+    dataInputConfig: DataInputConfig = Field(description='The input configuration object for the model.')
+
+
+ModelPackageFrameworkVersion = Annotated[str, StringConstraints(min_length=3, max_length=10, pattern='^(?:[0-9]\\.[A-Za-z0-9.-]+)$')]
+
+
+AdditionalS3DataSourceDataType = Literal['S3Object', 'S3Prefix']
+
+
+class AdditionalS3DataSource(ApiShape):
+    """A data source used for training or inference that is in addition to the input dataset or model data."""
+    shape_name: ClassVar[str] = 'AdditionalS3DataSource'
+    wire_names: ClassVar[dict[str, str]] = {'s3DataType': 'S3DataType', 's3Uri': 'S3Uri', 'compressionType': 'CompressionType', 'eTag': 'ETag'}
+    s3DataType: AdditionalS3DataSourceDataType = Field(description='The data type of the additional data source that you specify for use in inference or training.')
+    s3Uri: S3Uri = Field(description='The uniform resource identifier (URI) used to identify an additional data source used in inference or training.')
+    compressionType: CompressionType | None = Field(None, description='The type of compression used for an additional data source used in inference or training.')
+    eTag: str | None = Field(None, description='The ETag associated with S3 URI.')
+
+
+HubContentName = Annotated[str, StringConstraints(max_length=63, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$')]
+
+
+HubContentVersion = Annotated[str, StringConstraints(min_length=5, max_length=14, pattern='^(?:\\d{1,4}.\\d{1,4}.\\d{1,4})$')]
+
+
+RecipeName = Annotated[str, StringConstraints(max_length=255)]
+
+
+class BaseModel(ApiShape):
+    """Identifies the foundation model that was used as the starting point for model customization."""
+    shape_name: ClassVar[str] = 'BaseModel'
+    wire_names: ClassVar[dict[str, str]] = {'hubContentName': 'HubContentName', 'hubContentVersion': 'HubContentVersion', 'recipeName': 'RecipeName'}
+    hubContentName: HubContentName | None = Field(None, description='The hub content name of the base model.')
+    hubContentVersion: HubContentVersion | None = Field(None, description='The hub content version of the base model.')
+    recipeName: RecipeName | None = Field(None, description='The recipe name of the base model.')
+
+
+class ModelPackageContainerDefinition(ApiShape):
+    """Describes the Docker container for the model package."""
+    shape_name: ClassVar[str] = 'ModelPackageContainerDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'containerHostname': 'ContainerHostname', 'image': 'Image', 'imageDigest': 'ImageDigest', 'modelDataUrl': 'ModelDataUrl', 'modelDataSource': 'ModelDataSource', 'productId': 'ProductId', 'environment': 'Environment', 'modelInput': 'ModelInput', 'framework': 'Framework', 'frameworkVersion': 'FrameworkVersion', 'nearestModelName': 'NearestModelName', 'additionalModelDataSources': 'AdditionalModelDataSources', 'additionalS3DataSource': 'AdditionalS3DataSource', 'modelDataETag': 'ModelDataETag', 'isCheckpoint': 'IsCheckpoint', 'baseModel': 'BaseModel'}
+    containerHostname: ContainerHostname | None = Field(None, description='The DNS host name for the Docker container.')
+    image: ContainerImage | None = Field(None, description='The Amazon Elastic Container Registry (Amazon ECR) path where inference code is stored.')
+    imageDigest: ImageDigest | None = Field(None, description='An MD5 hash of the training algorithm that identifies the Docker image used for training.')
+    modelDataUrl: Url | None = Field(None, description='The Amazon S3 path where the model artifacts, which result from model training, are stored.')
+    modelDataSource: ModelDataSource | None = Field(None, description='Specifies the location of ML model data to deploy during endpoint creation.')
+    productId: ProductId | None = Field(None, description='The Amazon Web Services Marketplace product ID of the model package.')
+    environment: Annotated[dict[EnvironmentKey, EnvironmentValue], Len(0, 100)] | None = Field(None, description='The environment variables to set in the Docker container.')
+    modelInput: ModelInput | None = Field(None, description='A structure with Model Input details.')
+    framework: str | None = Field(None, description='The machine learning framework of the model package container image.')
+    frameworkVersion: ModelPackageFrameworkVersion | None = Field(None, description='The framework version of the Model Package Container Image.')
+    nearestModelName: str | None = Field(None, description='The name of a pre-trained machine learning benchmarked by Amazon SageMaker Inference Recommender model that matches your model.')
+    additionalModelDataSources: Annotated[list[AdditionalModelDataSource], Len(0, 5)] | None = Field(None, description='Data sources that are available to your model in addition to the one that you specify for ModelDataSource when you use the CreateModelPackage action.')
+    additionalS3DataSource: AdditionalS3DataSource | None = Field(None, description='The additional data source that is used during inference in the Docker container for your model package.')
+    modelDataETag: str | None = Field(None, description='The ETag associated with Model Data URL.')
+    isCheckpoint: bool | None = Field(None, description='Specifies whether the model data is a training checkpoint.')
+    baseModel: BaseModel | None = Field(None, description='Identifies the foundation model that was used as the starting point for model customization.')
+
+
+ResponseMIMEType = Annotated[str, StringConstraints(max_length=1024, pattern='^(?:[-\\w]+\\/.+)$')]
+
+
+class InferenceSpecification(ApiShape):
+    """Defines how to perform inference generation after a training job is run."""
+    shape_name: ClassVar[str] = 'InferenceSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'containers': 'Containers', 'supportedTransformInstanceTypes': 'SupportedTransformInstanceTypes', 'supportedRealtimeInferenceInstanceTypes': 'SupportedRealtimeInferenceInstanceTypes', 'supportedContentTypes': 'SupportedContentTypes', 'supportedResponseMIMETypes': 'SupportedResponseMIMETypes'}
+    containers: Annotated[list[ModelPackageContainerDefinition], Len(1, 15)] = Field(description='The Amazon ECR registry path of the Docker image that contains the inference code.')
+    supportedTransformInstanceTypes: Annotated[list[TransformInstanceType], Len(1, None)] | None = Field(None, description='A list of the instance types on which a transformation job can be run or on which an endpoint can be deployed.')
+    supportedRealtimeInferenceInstanceTypes: list[ProductionVariantInstanceType] | None = Field(None, description='A list of the instance types that are used to generate inferences in real-time.')
+    supportedContentTypes: list[ContentType] | None = Field(None, description='The supported MIME types for the input data.')
+    supportedResponseMIMETypes: list[ResponseMIMEType] | None = Field(None, description='The supported MIME types for the output data.')
+
+
+class TransformJobDefinition(ApiShape):
+    """Defines the input needed to run a transform job using the inference specification specified in the algorithm."""
+    shape_name: ClassVar[str] = 'TransformJobDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'maxConcurrentTransforms': 'MaxConcurrentTransforms', 'maxPayloadInMB': 'MaxPayloadInMB', 'batchStrategy': 'BatchStrategy', 'environment': 'Environment', 'transformInput': 'TransformInput', 'transformOutput': 'TransformOutput', 'transformResources': 'TransformResources'}
+    maxConcurrentTransforms: MaxConcurrentTransforms | None = Field(None, description='The maximum number of parallel requests that can be sent to each instance in a transform job.')
+    maxPayloadInMB: MaxPayloadInMB | None = Field(None, description='The maximum payload size allowed, in MB.')
+    batchStrategy: BatchStrategy | None = Field(None, description='A string that determines the number of records included in a single mini-batch.')
+    environment: Annotated[dict[TransformEnvironmentKey, TransformEnvironmentValue], Len(0, 16)] | None = Field(None, description='The environment variables to set in the Docker container.')
+    transformInput: TransformInput = Field(description='A description of the input source and the way the transform job consumes it.')
+    transformOutput: TransformOutput = Field(description='Identifies the Amazon S3 location where you want Amazon SageMaker to save the results from the transform job.')
+    transformResources: TransformResources = Field(description='Identifies the ML compute instances for the transform job.')
+
+
+class ModelPackageValidationProfile(ApiShape):
+    """Contains data, such as the inputs and targeted instance types that are used in the process of validating the model package."""
+    shape_name: ClassVar[str] = 'ModelPackageValidationProfile'
+    wire_names: ClassVar[dict[str, str]] = {'profileName': 'ProfileName', 'transformJobDefinition': 'TransformJobDefinition'}
+    profileName: EntityName = Field(description='The name of the profile for the model package.')
+    transformJobDefinition: TransformJobDefinition = Field(description='The TransformJobDefinition object that describes the transform job used for the validation of the model package.')
+
+
+class ModelPackageValidationSpecification(ApiShape):
+    """Specifies batch transform jobs that SageMaker runs to validate your model package."""
+    shape_name: ClassVar[str] = 'ModelPackageValidationSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'validationRole': 'ValidationRole', 'validationProfiles': 'ValidationProfiles'}
+    validationRole: RoleArn = Field(description='The IAM roles to be used for the validation of the model package.')
+    validationProfiles: Annotated[list[ModelPackageValidationProfile], Len(0, 1)] = Field(description='An array of ModelPackageValidationProfile objects, each of which specifies a batch transform job that SageMaker runs to validate your model package.')
+
+
+class SourceAlgorithm(ApiShape):
+    """Specifies an algorithm that was used to create the model package."""
+    shape_name: ClassVar[str] = 'SourceAlgorithm'
+    wire_names: ClassVar[dict[str, str]] = {'modelDataUrl': 'ModelDataUrl', 'modelDataSource': 'ModelDataSource', 'modelDataETag': 'ModelDataETag', 'algorithmName': 'AlgorithmName'}
+    modelDataUrl: Url | None = Field(None, description='The Amazon S3 path where the model artifacts, which result from model training, are stored.')
+    modelDataSource: ModelDataSource | None = Field(None, description='Specifies the location of ML model data to deploy during endpoint creation.')
+    modelDataETag: str | None = Field(None, description='The ETag associated with Model Data URL.')
+    algorithmName: ArnOrName = Field(description='The name of an algorithm that was used to create the model package.')
+
+
+class SourceAlgorithmSpecification(ApiShape):
+    """A list of algorithms that were used to create a model package."""
+    shape_name: ClassVar[str] = 'SourceAlgorithmSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'sourceAlgorithms': 'SourceAlgorithms'}
+    sourceAlgorithms: Annotated[list[SourceAlgorithm], Len(1, 1)] = Field(description='A list of the algorithms that were used to create a model package.')
+
+
+ModelApprovalStatus = Literal['Approved', 'Rejected', 'PendingManualApproval']
+
+
+MetadataPropertyValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class MetadataProperties(ApiShape):
+    """Metadata properties of the tracking entity, trial, or trial component."""
+    shape_name: ClassVar[str] = 'MetadataProperties'
+    wire_names: ClassVar[dict[str, str]] = {'commitId': 'CommitId', 'repository': 'Repository', 'generatedBy': 'GeneratedBy', 'projectId': 'ProjectId'}
+    commitId: MetadataPropertyValue | None = Field(None, description='The commit ID.')
+    repository: MetadataPropertyValue | None = Field(None, description='The repository.')
+    generatedBy: MetadataPropertyValue | None = Field(None, description='The entity this entity was generated by.')
+    projectId: MetadataPropertyValue | None = Field(None, description='The project ID.')
+
+
+ContentDigest = Annotated[str, StringConstraints(max_length=72, pattern='^(?:[Ss][Hh][Aa]256:[0-9a-fA-F]{64})$')]
+
+
+class MetricsSource(ApiShape):
+    """Details about the metrics source."""
+    shape_name: ClassVar[str] = 'MetricsSource'
+    wire_names: ClassVar[dict[str, str]] = {'contentType': 'ContentType', 'contentDigest': 'ContentDigest', 's3Uri': 'S3Uri'}
+    contentType: ContentType = Field(description='The metric source content type.')
+    contentDigest: ContentDigest | None = Field(None, description='The hash key used for the metrics source.')
+    s3Uri: S3Uri = Field(description='The S3 URI for the metrics source.')
+
+
+class ModelQuality(ApiShape):
+    """Model quality statistics and constraints."""
+    shape_name: ClassVar[str] = 'ModelQuality'
+    wire_names: ClassVar[dict[str, str]] = {'statistics': 'Statistics', 'constraints': 'Constraints'}
+    statistics: MetricsSource | None = Field(None, description='Model quality statistics.')
+    constraints: MetricsSource | None = Field(None, description='Model quality constraints.')
+
+
+class ModelDataQuality(ApiShape):
+    """Data quality constraints and statistics for a model."""
+    shape_name: ClassVar[str] = 'ModelDataQuality'
+    wire_names: ClassVar[dict[str, str]] = {'statistics': 'Statistics', 'constraints': 'Constraints'}
+    statistics: MetricsSource | None = Field(None, description='Data quality statistics for a model.')
+    constraints: MetricsSource | None = Field(None, description='Data quality constraints for a model.')
+
+
+class Bias(ApiShape):
+    """Contains bias metrics for a model."""
+    shape_name: ClassVar[str] = 'Bias'
+    wire_names: ClassVar[dict[str, str]] = {'report': 'Report', 'preTrainingReport': 'PreTrainingReport', 'postTrainingReport': 'PostTrainingReport'}
+    report: MetricsSource | None = Field(None, description='The bias report for a model')
+    preTrainingReport: MetricsSource | None = Field(None, description='The pre-training bias report for a model.')
+    postTrainingReport: MetricsSource | None = Field(None, description='The post-training bias report for a model.')
+
+
+class Explainability(ApiShape):
+    """Contains explainability metrics for a model."""
+    shape_name: ClassVar[str] = 'Explainability'
+    wire_names: ClassVar[dict[str, str]] = {'report': 'Report'}
+    report: MetricsSource | None = Field(None, description='The explainability report for a model.')
+
+
+class ModelMetrics(ApiShape):
+    """Contains metrics captured from a model."""
+    shape_name: ClassVar[str] = 'ModelMetrics'
+    wire_names: ClassVar[dict[str, str]] = {'modelQuality': 'ModelQuality', 'modelDataQuality': 'ModelDataQuality', 'bias': 'Bias', 'explainability': 'Explainability'}
+    modelQuality: ModelQuality | None = Field(None, description='Metrics that measure the quality of a model.')
+    modelDataQuality: ModelDataQuality | None = Field(None, description='Metrics that measure the quality of the input data for a model.')
+    bias: Bias | None = Field(None, description='Metrics that measure bias in a model.')
+    explainability: Explainability | None = Field(None, description='Metrics that help explain a model.')
+
+
+CustomerMetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern='^(?:([\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@]*)${1,128})$')]
+
+
+CustomerMetadataValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern='^(?:([\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@]*)${1,256})$')]
+
+
+class FileSource(ApiShape):
+    """Contains details regarding the file source."""
+    shape_name: ClassVar[str] = 'FileSource'
+    wire_names: ClassVar[dict[str, str]] = {'contentType': 'ContentType', 'contentDigest': 'ContentDigest', 's3Uri': 'S3Uri'}
+    contentType: ContentType | None = Field(None, description='The type of content stored in the file source.')
+    contentDigest: ContentDigest | None = Field(None, description='The digest of the file source.')
+    s3Uri: S3Uri = Field(description='The Amazon S3 URI for the file source.')
+
+
+class DriftCheckBias(ApiShape):
+    """Represents the drift check bias baselines that can be used when the model monitor is set using the model package."""
+    shape_name: ClassVar[str] = 'DriftCheckBias'
+    wire_names: ClassVar[dict[str, str]] = {'configFile': 'ConfigFile', 'preTrainingConstraints': 'PreTrainingConstraints', 'postTrainingConstraints': 'PostTrainingConstraints'}
+    configFile: FileSource | None = Field(None, description='The bias config file for a model.')
+    preTrainingConstraints: MetricsSource | None = Field(None, description='The pre-training constraints.')
+    postTrainingConstraints: MetricsSource | None = Field(None, description='The post-training constraints.')
+
+
+class DriftCheckExplainability(ApiShape):
+    """Represents the drift check explainability baselines that can be used when the model monitor is set using the model package."""
+    shape_name: ClassVar[str] = 'DriftCheckExplainability'
+    wire_names: ClassVar[dict[str, str]] = {'constraints': 'Constraints', 'configFile': 'ConfigFile'}
+    constraints: MetricsSource | None = Field(None, description='The drift check explainability constraints.')
+    configFile: FileSource | None = Field(None, description='The explainability config file for the model.')
+
+
+class DriftCheckModelQuality(ApiShape):
+    """Represents the drift check model quality baselines that can be used when the model monitor is set using the model package."""
+    shape_name: ClassVar[str] = 'DriftCheckModelQuality'
+    wire_names: ClassVar[dict[str, str]] = {'statistics': 'Statistics', 'constraints': 'Constraints'}
+    statistics: MetricsSource | None = Field(None, description='The drift check model quality statistics.')
+    constraints: MetricsSource | None = Field(None, description='The drift check model quality constraints.')
+
+
+class DriftCheckModelDataQuality(ApiShape):
+    """Represents the drift check data quality baselines that can be used when the model monitor is set using the model package."""
+    shape_name: ClassVar[str] = 'DriftCheckModelDataQuality'
+    wire_names: ClassVar[dict[str, str]] = {'statistics': 'Statistics', 'constraints': 'Constraints'}
+    statistics: MetricsSource | None = Field(None, description='The drift check model data quality statistics.')
+    constraints: MetricsSource | None = Field(None, description='The drift check model data quality constraints.')
+
+
+class DriftCheckBaselines(ApiShape):
+    """Represents the drift check baselines that can be used when the model monitor is set using the model package."""
+    shape_name: ClassVar[str] = 'DriftCheckBaselines'
+    wire_names: ClassVar[dict[str, str]] = {'bias': 'Bias', 'explainability': 'Explainability', 'modelQuality': 'ModelQuality', 'modelDataQuality': 'ModelDataQuality'}
+    bias: DriftCheckBias | None = Field(None, description='Represents the drift check bias baselines that can be used when the model monitor is set using the model package.')
+    explainability: DriftCheckExplainability | None = Field(None, description='Represents the drift check explainability baselines that can be used when the model monitor is set using the model package.')
+    modelQuality: DriftCheckModelQuality | None = Field(None, description='Represents the drift check model quality baselines that can be used when the model monitor is set using the model package.')
+    modelDataQuality: DriftCheckModelDataQuality | None = Field(None, description='Represents the drift check model data quality baselines that can be used when the model monitor is set using the model package.')
+
+
+class AdditionalInferenceSpecificationDefinition(ApiShape):
+    """A structure of additional Inference Specification."""
+    shape_name: ClassVar[str] = 'AdditionalInferenceSpecificationDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'name': 'Name', 'description': 'Description', 'containers': 'Containers', 'supportedTransformInstanceTypes': 'SupportedTransformInstanceTypes', 'supportedRealtimeInferenceInstanceTypes': 'SupportedRealtimeInferenceInstanceTypes', 'supportedContentTypes': 'SupportedContentTypes', 'supportedResponseMIMETypes': 'SupportedResponseMIMETypes'}
+    name: EntityName = Field(description='A unique name to identify the additional inference specification.')
+    description: EntityDescription | None = Field(None, description='A description of the additional Inference specification')
+    containers: Annotated[list[ModelPackageContainerDefinition], Len(1, 15)] = Field(description='The Amazon ECR registry path of the Docker image that contains the inference code.')
+    supportedTransformInstanceTypes: Annotated[list[TransformInstanceType], Len(1, None)] | None = Field(None, description='A list of the instance types on which a transformation job can be run or on which an endpoint can be deployed.')
+    supportedRealtimeInferenceInstanceTypes: list[ProductionVariantInstanceType] | None = Field(None, description='A list of the instance types that are used to generate inferences in real-time.')
+    supportedContentTypes: list[ContentType] | None = Field(None, description='The supported MIME types for the input data.')
+    supportedResponseMIMETypes: list[ResponseMIMEType] | None = Field(None, description='The supported MIME types for the output data.')
+
+
+SkipModelValidation = Literal['All', 'None']
+
+
+ModelPackageSourceUri = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class ModelPackageSecurityConfig(ApiShape):
+    """An optional Key Management Service key to encrypt, decrypt, and re-encrypt model package information for regulated workloads with highly sensitive data."""
+    shape_name: ClassVar[str] = 'ModelPackageSecurityConfig'
+    wire_names: ClassVar[dict[str, str]] = {'kmsKeyId': 'KmsKeyId'}
+    kmsKeyId: KmsKeyId = Field(description='The KMS Key ID (KMSKeyId) used for encryption of model package information.')
+
+
+ModelCardContent = Annotated[str, StringConstraints(max_length=100000)]
+
+
+ModelCardStatus = Literal['Draft', 'PendingReview', 'Approved', 'Archived']
+
+
+class ModelPackageModelCard(ApiShape):
+    """The model card associated with the model package."""
+    shape_name: ClassVar[str] = 'ModelPackageModelCard'
+    wire_names: ClassVar[dict[str, str]] = {'modelCardContent': 'ModelCardContent', 'modelCardStatus': 'ModelCardStatus'}
+    modelCardContent: ModelCardContent | None = Field(None, description='The content of the model card.')
+    modelCardStatus: ModelCardStatus | None = Field(None, description='The approval status of the model card within your organization.')
+
+
+StageDescription = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class ModelLifeCycle(ApiShape):
+    """A structure describing the current state of the model in its life cycle."""
+    shape_name: ClassVar[str] = 'ModelLifeCycle'
+    wire_names: ClassVar[dict[str, str]] = {'stage': 'Stage', 'stageStatus': 'StageStatus', 'stageDescription': 'StageDescription'}
+    stage: EntityName = Field(description='The current stage in the model life cycle.')
+    stageStatus: EntityName = Field(description='The current status of a stage in model life cycle.')
+    stageDescription: StageDescription | None = Field(None, description='Describes the stage related details.')
+
+
+class ModelPackageSpecFields(ApiShape):
+    """The members of CreateModelPackage that the spec holds."""
+    shape_name: ClassVar[str] = 'ModelPackageSpecFields'
+    wire_names: ClassVar[dict[str, str]] = {'modelPackageGroupName': 'ModelPackageGroupName', 'modelPackageDescription': 'ModelPackageDescription', 'modelPackageRegistrationType': 'ModelPackageRegistrationType', 'inferenceSpecification': 'InferenceSpecification', 'validationSpecification': 'ValidationSpecification', 'sourceAlgorithmSpecification': 'SourceAlgorithmSpecification', 'certifyForMarketplace': 'CertifyForMarketplace', 'modelApprovalStatus': 'ModelApprovalStatus', 'metadataProperties': 'MetadataProperties', 'modelMetrics': 'ModelMetrics', 'domain': 'Domain', 'task': 'Task', 'samplePayloadUrl': 'SamplePayloadUrl', 'customerMetadataProperties': 'CustomerMetadataProperties', 'driftCheckBaselines': 'DriftCheckBaselines', 'additionalInferenceSpecifications': 'AdditionalInferenceSpecifications', 'skipModelValidation': 'SkipModelValidation', 'sourceUri': 'SourceUri', 'securityConfig': 'SecurityConfig', 'modelCard': 'ModelCard', 'modelLifeCycle': 'ModelLifeCycle', 'managedStorageType': 'ManagedStorageType'}
+    modelPackageGroupName: ArnOrName | None = Field(None, description='The name or Amazon Resource Name (ARN) of the model package group that this model version belongs to.')
+    modelPackageDescription: EntityDescription | None = Field(None, description='A description of the model package.')
+    modelPackageRegistrationType: ModelPackageRegistrationType | None = Field(None, description='The package registration type of the model package input.')
+    inferenceSpecification: InferenceSpecification | None = Field(None, description='Specifies details about inference jobs that you can run with models based on this model package, including the following information: The Amazon ECR paths of containers that contain the inference...')
+    validationSpecification: ModelPackageValidationSpecification | None = Field(None, description='Specifies configurations for one or more transform jobs that SageMaker runs to test the model package.')
+    sourceAlgorithmSpecification: SourceAlgorithmSpecification | None = Field(None, description='Details about the algorithm that was used to create the model package.')
+    certifyForMarketplace: bool | None = Field(None, description='Whether to certify the model package for listing on Amazon Web Services Marketplace.')
+    modelApprovalStatus: ModelApprovalStatus | None = Field(None, description='Whether the model is approved for deployment.')
+    metadataProperties: MetadataProperties | None = Field(None, description='Metadata properties of the tracking entity, trial, or trial component.')
+    modelMetrics: ModelMetrics | None = Field(None, description='A structure that contains model metrics reports.')
+    domain: str | None = Field(None, description='The machine learning domain of your model package and its components.')
+    task: str | None = Field(None, description='The machine learning task your model package accomplishes.')
+    samplePayloadUrl: S3Uri | None = Field(None, description='The Amazon Simple Storage Service (Amazon S3) path where the sample payload is stored.')
+    customerMetadataProperties: Annotated[dict[CustomerMetadataKey, CustomerMetadataValue], Len(1, 50)] | None = Field(None, description='The metadata properties associated with the model package versions.')
+    driftCheckBaselines: DriftCheckBaselines | None = Field(None, description='Represents the drift check baselines that can be used when the model monitor is set using the model package.')
+    additionalInferenceSpecifications: Annotated[list[AdditionalInferenceSpecificationDefinition], Len(1, 15)] | None = Field(None, description='An array of additional Inference Specification objects.')
+    skipModelValidation: SkipModelValidation | None = Field(None, description='Indicates if you want to skip model validation.')
+    sourceUri: ModelPackageSourceUri | None = Field(None, description='The URI of the source for the model package.')
+    securityConfig: ModelPackageSecurityConfig | None = Field(None, description='The KMS Key ID (KMSKeyId) used for encryption of model package information.')
+    modelCard: ModelPackageModelCard | None = Field(None, description='The model card associated with the model package.')
+    modelLifeCycle: ModelLifeCycle | None = Field(None, description='A structure describing the current state of the model in its life cycle.')
+    managedStorageType: ManagedStorageType | None = Field(None, description='The storage type of the model package.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateModelPackage': ('modelPackageGroupName', 'modelPackageDescription', 'modelPackageRegistrationType', 'inferenceSpecification', 'validationSpecification', 'sourceAlgorithmSpecification', 'certifyForMarketplace', 'modelApprovalStatus', 'metadataProperties', 'modelMetrics', 'domain', 'task', 'samplePayloadUrl', 'customerMetadataProperties', 'driftCheckBaselines', 'additionalInferenceSpecifications', 'skipModelValidation', 'sourceUri', 'securityConfig', 'modelCard', 'modelLifeCycle', 'managedStorageType')}
+
+
 PipelineName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})$')]
 
 
@@ -1774,6 +2544,418 @@ class PipelineExecutionSpecFields(ApiShape):
     pipelineVersionAlias: PipelineVersionAlias | None = Field(None, description='The alias of the pipeline version to start the execution from.')
     roleArn: RoleArn | None = Field(None, description='The Amazon Resource Name (ARN) of the IAM role that the execution uses.')
     operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'StartPipelineExecution': ('pipelineName', 'pipelineExecutionDisplayName', 'pipelineParameters', 'pipelineExecutionDescription', 'parallelismConfiguration', 'selectiveExecutionConfig', 'pipelineVersionId', 'mlflowExperimentName', 'pipelineVersionAlias', 'roleArn')}
+
+
+MonitoringScheduleName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$')]
+
+
+ScheduleExpression = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class ScheduleConfig(ApiShape):
+    """Configuration details about the monitoring schedule."""
+    shape_name: ClassVar[str] = 'ScheduleConfig'
+    wire_names: ClassVar[dict[str, str]] = {'scheduleExpression': 'ScheduleExpression', 'dataAnalysisStartTime': 'DataAnalysisStartTime', 'dataAnalysisEndTime': 'DataAnalysisEndTime'}
+    scheduleExpression: ScheduleExpression = Field(description='A cron expression that describes details about the monitoring schedule.')
+    dataAnalysisStartTime: str | None = Field(None, description='Sets the start time for a monitoring job window.')
+    dataAnalysisEndTime: str | None = Field(None, description='Sets the end time for a monitoring job window.')
+
+
+class MonitoringConstraintsResource(ApiShape):
+    """The constraints resource for a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringConstraintsResource'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri'}
+    s3Uri: S3Uri | None = Field(None, description='The Amazon S3 URI for the constraints resource.')
+
+
+class MonitoringStatisticsResource(ApiShape):
+    """The statistics resource for a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringStatisticsResource'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri'}
+    s3Uri: S3Uri | None = Field(None, description='The Amazon S3 URI for the statistics resource.')
+
+
+class MonitoringBaselineConfig(ApiShape):
+    """Configuration for monitoring constraints and monitoring statistics."""
+    shape_name: ClassVar[str] = 'MonitoringBaselineConfig'
+    wire_names: ClassVar[dict[str, str]] = {'baseliningJobName': 'BaseliningJobName', 'constraintsResource': 'ConstraintsResource', 'statisticsResource': 'StatisticsResource'}
+    baseliningJobName: ProcessingJobName | None = Field(None, description='The name of the job that performs baselining for the monitoring job.')
+    constraintsResource: MonitoringConstraintsResource | None = Field(None, description='The baseline constraint file in Amazon S3 that the current monitoring job should validated against.')
+    statisticsResource: MonitoringStatisticsResource | None = Field(None, description='The baseline statistics file in Amazon S3 that the current monitoring job should be validated against.')
+
+
+MonitoringTimeOffsetString = Annotated[str, StringConstraints(min_length=1, max_length=15, pattern='^(?:.?P.*)$')]
+
+
+ExcludeFeaturesAttribute = Annotated[str, StringConstraints(max_length=100)]
+
+
+class EndpointInput(ApiShape):
+    """Input object for the endpoint"""
+    shape_name: ClassVar[str] = 'EndpointInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointName': 'EndpointName', 'localPath': 'LocalPath', 's3InputMode': 'S3InputMode', 's3DataDistributionType': 'S3DataDistributionType', 'featuresAttribute': 'FeaturesAttribute', 'inferenceAttribute': 'InferenceAttribute', 'probabilityAttribute': 'ProbabilityAttribute', 'probabilityThresholdAttribute': 'ProbabilityThresholdAttribute', 'startTimeOffset': 'StartTimeOffset', 'endTimeOffset': 'EndTimeOffset', 'excludeFeaturesAttribute': 'ExcludeFeaturesAttribute'}
+    endpointName: EndpointName = Field(description="An endpoint in customer's account which has enabled DataCaptureConfig enabled.")
+    localPath: ProcessingLocalPath = Field(description='Path to the filesystem where the endpoint data is available to the container.')
+    s3InputMode: ProcessingS3InputMode | None = Field(None, description='Whether the Pipe or File is used as the input mode for transferring data for the monitoring job.')
+    s3DataDistributionType: ProcessingS3DataDistributionType | None = Field(None, description='Whether input data distributed in Amazon S3 is fully replicated or sharded by an Amazon S3 key.')
+    featuresAttribute: str | None = Field(None, description='The attributes of the input data that are the input features.')
+    inferenceAttribute: str | None = Field(None, description='The attribute of the input data that represents the ground truth label.')
+    probabilityAttribute: str | None = Field(None, description='In a classification problem, the attribute that represents the class probability.')
+    probabilityThresholdAttribute: float | None = Field(None, description='The threshold for the class probability to be evaluated as a positive result.')
+    startTimeOffset: MonitoringTimeOffsetString | None = Field(None, description='If specified, monitoring jobs substract this time from the start time.')
+    endTimeOffset: MonitoringTimeOffsetString | None = Field(None, description='If specified, monitoring jobs substract this time from the end time.')
+    excludeFeaturesAttribute: ExcludeFeaturesAttribute | None = Field(None, description='The attributes of the input data to exclude from the analysis.')
+
+
+class MonitoringCsvDatasetFormat(ApiShape):
+    """Represents the CSV dataset format used when running a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringCsvDatasetFormat'
+    wire_names: ClassVar[dict[str, str]] = {'header': 'Header'}
+    header: bool | None = Field(None, description='Indicates if the CSV data has a header.')
+
+
+class MonitoringJsonDatasetFormat(ApiShape):
+    """Represents the JSON dataset format used when running a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringJsonDatasetFormat'
+    wire_names: ClassVar[dict[str, str]] = {'line': 'Line'}
+    line: bool | None = Field(None, description='Indicates if the file should be read as a JSON object per line.')
+
+
+class MonitoringParquetDatasetFormat(ApiShape):
+    """Represents the Parquet dataset format used when running a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringParquetDatasetFormat'
+    wire_names: ClassVar[dict[str, str]] = {}
+
+
+warnings.filterwarnings('ignore', 'Field name "json" in "MonitoringDatasetFormat"')
+class MonitoringDatasetFormat(ApiShape):
+    """Represents the dataset format used when running a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringDatasetFormat'
+    wire_names: ClassVar[dict[str, str]] = {'csv': 'Csv', 'json': 'Json', 'parquet': 'Parquet'}
+    csv: MonitoringCsvDatasetFormat | None = Field(None, description='The CSV dataset used in the monitoring job.')
+    json: MonitoringJsonDatasetFormat | None = Field(None, description='The JSON dataset used in the monitoring job')  # type: ignore[assignment]
+    parquet: MonitoringParquetDatasetFormat | None = Field(None, description='The Parquet dataset used in the monitoring job')
+
+
+class BatchTransformInput(ApiShape):
+    """Input object for the batch transform job."""
+    shape_name: ClassVar[str] = 'BatchTransformInput'
+    wire_names: ClassVar[dict[str, str]] = {'dataCapturedDestinationS3Uri': 'DataCapturedDestinationS3Uri', 'datasetFormat': 'DatasetFormat', 'localPath': 'LocalPath', 's3InputMode': 'S3InputMode', 's3DataDistributionType': 'S3DataDistributionType', 'featuresAttribute': 'FeaturesAttribute', 'inferenceAttribute': 'InferenceAttribute', 'probabilityAttribute': 'ProbabilityAttribute', 'probabilityThresholdAttribute': 'ProbabilityThresholdAttribute', 'startTimeOffset': 'StartTimeOffset', 'endTimeOffset': 'EndTimeOffset', 'excludeFeaturesAttribute': 'ExcludeFeaturesAttribute'}
+    dataCapturedDestinationS3Uri: DestinationS3Uri = Field(description='The Amazon S3 location being used to capture the data.')
+    datasetFormat: MonitoringDatasetFormat = Field(description='The dataset format for your batch transform job.')
+    localPath: ProcessingLocalPath = Field(description='Path to the filesystem where the batch transform data is available to the container.')
+    s3InputMode: ProcessingS3InputMode | None = Field(None, description='Whether the Pipe or File is used as the input mode for transferring data for the monitoring job.')
+    s3DataDistributionType: ProcessingS3DataDistributionType | None = Field(None, description='Whether input data distributed in Amazon S3 is fully replicated or sharded by an S3 key.')
+    featuresAttribute: str | None = Field(None, description='The attributes of the input data that are the input features.')
+    inferenceAttribute: str | None = Field(None, description='The attribute of the input data that represents the ground truth label.')
+    probabilityAttribute: str | None = Field(None, description='In a classification problem, the attribute that represents the class probability.')
+    probabilityThresholdAttribute: float | None = Field(None, description='The threshold for the class probability to be evaluated as a positive result.')
+    startTimeOffset: MonitoringTimeOffsetString | None = Field(None, description='If specified, monitoring jobs substract this time from the start time.')
+    endTimeOffset: MonitoringTimeOffsetString | None = Field(None, description='If specified, monitoring jobs subtract this time from the end time.')
+    excludeFeaturesAttribute: ExcludeFeaturesAttribute | None = Field(None, description='The attributes of the input data to exclude from the analysis.')
+
+
+class MonitoringInput(ApiShape):
+    """The inputs for a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointInput': 'EndpointInput', 'batchTransformInput': 'BatchTransformInput'}
+    endpointInput: EndpointInput | None = Field(None, description='The endpoint for a monitoring job.')
+    batchTransformInput: BatchTransformInput | None = Field(None, description='Input object for the batch transform job.')
+
+
+MonitoringS3Uri = Annotated[str, StringConstraints(max_length=512, pattern='^(?:(https|s3)://([^/]+)/?(.*))$')]
+
+
+class MonitoringS3Output(ApiShape):
+    """Information about where and how you want to store the results of a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringS3Output'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri', 'localPath': 'LocalPath', 's3UploadMode': 'S3UploadMode'}
+    s3Uri: MonitoringS3Uri = Field(description='A URI that identifies the Amazon S3 storage location where Amazon SageMaker AI saves the results of a monitoring job.')
+    localPath: ProcessingLocalPath = Field(description='The local path to the Amazon S3 storage location where Amazon SageMaker AI saves the results of a monitoring job.')
+    s3UploadMode: ProcessingS3UploadMode | None = Field(None, description='Whether to upload the results of the monitoring job continuously or after the job completes.')
+
+
+class MonitoringOutput(ApiShape):
+    """The output object for a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringOutput'
+    wire_names: ClassVar[dict[str, str]] = {'s3Output': 'S3Output'}
+    s3Output: MonitoringS3Output = Field(description='The Amazon S3 storage location where the results of a monitoring job are saved.')
+
+
+class MonitoringOutputConfig(ApiShape):
+    """The output configuration for monitoring jobs."""
+    shape_name: ClassVar[str] = 'MonitoringOutputConfig'
+    wire_names: ClassVar[dict[str, str]] = {'monitoringOutputs': 'MonitoringOutputs', 'kmsKeyId': 'KmsKeyId'}
+    monitoringOutputs: Annotated[list[MonitoringOutput], Len(1, 1)] = Field(description='Monitoring outputs for monitoring jobs.')
+    kmsKeyId: KmsKeyId | None = Field(None, description='The Key Management Service (KMS) key that Amazon SageMaker AI uses to encrypt the model artifacts at rest using Amazon S3 server-side encryption.')
+
+
+class MonitoringClusterConfig(ApiShape):
+    """Configuration for the cluster used to run model monitoring jobs."""
+    shape_name: ClassVar[str] = 'MonitoringClusterConfig'
+    wire_names: ClassVar[dict[str, str]] = {'instanceCount': 'InstanceCount', 'instanceType': 'InstanceType', 'volumeSizeInGB': 'VolumeSizeInGB', 'volumeKmsKeyId': 'VolumeKmsKeyId'}
+    instanceCount: ProcessingInstanceCount = Field(description='The number of ML compute instances to use in the model monitoring job.')
+    instanceType: ProcessingInstanceType = Field(description='The ML compute instance type for the processing job.')
+    volumeSizeInGB: ProcessingVolumeSizeInGB = Field(description='The size of the ML storage volume, in gigabytes, that you want to provision.')
+    volumeKmsKeyId: KmsKeyId | None = Field(None, description='The Key Management Service (KMS) key that Amazon SageMaker AI uses to encrypt data on the storage volume attached to the ML compute instance(s) that run the model monitoring job.')
+
+
+class MonitoringResources(ApiShape):
+    """Identifies the resources to deploy for a monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringResources'
+    wire_names: ClassVar[dict[str, str]] = {'clusterConfig': 'ClusterConfig'}
+    clusterConfig: MonitoringClusterConfig = Field(description='The configuration for the cluster resources used to run the processing job.')
+
+
+class MonitoringAppSpecification(ApiShape):
+    """Container image configuration object for the monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringAppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'containerEntrypoint': 'ContainerEntrypoint', 'containerArguments': 'ContainerArguments', 'recordPreprocessorSourceUri': 'RecordPreprocessorSourceUri', 'postAnalyticsProcessorSourceUri': 'PostAnalyticsProcessorSourceUri'}
+    imageUri: ImageUri = Field(description='The container image to be run by the monitoring job.')
+    containerEntrypoint: Annotated[list[ContainerEntrypointString], Len(1, 100)] | None = Field(None, description='Specifies the entrypoint for a container used to run the monitoring job.')
+    containerArguments: Annotated[list[ContainerArgument], Len(1, 50)] | None = Field(None, description='An array of arguments for the container used to run the monitoring job.')
+    recordPreprocessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called per row prior to running analysis.')
+    postAnalyticsProcessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called after analysis has been performed.')
+
+
+MonitoringMaxRuntimeInSeconds = Annotated[int, Interval(ge=1, le=86400)]
+
+
+class MonitoringStoppingCondition(ApiShape):
+    """A time limit for how long the monitoring job is allowed to run before stopping."""
+    shape_name: ClassVar[str] = 'MonitoringStoppingCondition'
+    wire_names: ClassVar[dict[str, str]] = {'maxRuntimeInSeconds': 'MaxRuntimeInSeconds'}
+    maxRuntimeInSeconds: MonitoringMaxRuntimeInSeconds = Field(description='The maximum runtime allowed in seconds.')
+
+
+class MonitoringJobDefinition(ApiShape):
+    """Defines the monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringJobDefinition'
+    wire_names: ClassVar[dict[str, str]] = {'baselineConfig': 'BaselineConfig', 'monitoringInputs': 'MonitoringInputs', 'monitoringOutputConfig': 'MonitoringOutputConfig', 'monitoringResources': 'MonitoringResources', 'monitoringAppSpecification': 'MonitoringAppSpecification', 'stoppingCondition': 'StoppingCondition', 'environment': 'Environment', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn'}
+    baselineConfig: MonitoringBaselineConfig | None = Field(None, description='Baseline configuration used to validate that the data conforms to the specified constraints and statistics')
+    monitoringInputs: Annotated[list[MonitoringInput], Len(1, 1)] = Field(description='The array of inputs for the monitoring job.')
+    monitoringOutputConfig: MonitoringOutputConfig = Field(description='The array of outputs from the monitoring job to be uploaded to Amazon S3.')
+    monitoringResources: MonitoringResources = Field(description='Identifies the resources, ML compute instances, and ML storage volumes to deploy for a monitoring job.')
+    monitoringAppSpecification: MonitoringAppSpecification = Field(description='Configures the monitoring job to run a specified Docker container image.')
+    stoppingCondition: MonitoringStoppingCondition | None = Field(None, description='Specifies a time limit for how long the monitoring job is allowed to run.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 50)] | None = Field(None, description='Sets the environment variables in the Docker container.')
+    networkConfig: NetworkConfig | None = Field(None, description='Specifies networking options for an monitoring job.')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI can assume to perform tasks on your behalf.')
+
+
+MonitoringJobDefinitionName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern='^(?:[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$')]
+
+
+MonitoringType = Literal['DataQuality', 'ModelQuality', 'ModelBias', 'ModelExplainability']
+
+
+class MonitoringScheduleConfig(ApiShape):
+    """Configures the monitoring schedule and defines the monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringScheduleConfig'
+    wire_names: ClassVar[dict[str, str]] = {'scheduleConfig': 'ScheduleConfig', 'monitoringJobDefinition': 'MonitoringJobDefinition', 'monitoringJobDefinitionName': 'MonitoringJobDefinitionName', 'monitoringType': 'MonitoringType'}
+    scheduleConfig: ScheduleConfig | None = Field(None, description='Configures the monitoring schedule.')
+    monitoringJobDefinition: MonitoringJobDefinition | None = Field(None, description='Defines the monitoring job.')
+    monitoringJobDefinitionName: MonitoringJobDefinitionName | None = Field(None, description='The name of the monitoring job definition to schedule.')
+    monitoringType: MonitoringType | None = Field(None, description='The type of the monitoring job definition to schedule.')
+
+
+class MonitoringScheduleSpecFields(ApiShape):
+    """The members of CreateMonitoringSchedule that the spec holds."""
+    shape_name: ClassVar[str] = 'MonitoringScheduleSpecFields'
+    wire_names: ClassVar[dict[str, str]] = {'monitoringScheduleName': 'MonitoringScheduleName', 'monitoringScheduleConfig': 'MonitoringScheduleConfig', 'tags': 'Tags'}
+    monitoringScheduleName: MonitoringScheduleName | None = Field(None, description='The name of the monitoring schedule.')
+    monitoringScheduleConfig: MonitoringScheduleConfig = Field(description='The configuration object that specifies the monitoring schedule and defines the monitoring job.')
+    tags: Annotated[list[Tag], Len(0, 50)] | None = Field(None, description='(Optional) An array of key-value pairs.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateMonitoringSchedule': ('monitoringScheduleName', 'monitoringScheduleConfig', 'tags')}
+
+
+class DataQualityBaselineConfig(ApiShape):
+    """Configuration for monitoring constraints and monitoring statistics."""
+    shape_name: ClassVar[str] = 'DataQualityBaselineConfig'
+    wire_names: ClassVar[dict[str, str]] = {'baseliningJobName': 'BaseliningJobName', 'constraintsResource': 'ConstraintsResource', 'statisticsResource': 'StatisticsResource'}
+    baseliningJobName: ProcessingJobName | None = Field(None, description='The name of the job that performs baselining for the data quality monitoring job.')
+    constraintsResource: MonitoringConstraintsResource | None = Field(None, description='The constraints resource for a monitoring job.')
+    statisticsResource: MonitoringStatisticsResource | None = Field(None, description='The statistics resource for a monitoring job.')
+
+
+class DataQualityAppSpecification(ApiShape):
+    """Information about the container that a data quality monitoring job runs."""
+    shape_name: ClassVar[str] = 'DataQualityAppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'containerEntrypoint': 'ContainerEntrypoint', 'containerArguments': 'ContainerArguments', 'recordPreprocessorSourceUri': 'RecordPreprocessorSourceUri', 'postAnalyticsProcessorSourceUri': 'PostAnalyticsProcessorSourceUri', 'environment': 'Environment'}
+    imageUri: ImageUri = Field(description='The container image that the data quality monitoring job runs.')
+    containerEntrypoint: Annotated[list[ContainerEntrypointString], Len(1, 100)] | None = Field(None, description='The entrypoint for a container used to run a monitoring job.')
+    containerArguments: Annotated[list[ContainerArgument], Len(1, 50)] | None = Field(None, description='The arguments to send to the container that the monitoring job runs.')
+    recordPreprocessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called per row prior to running analysis.')
+    postAnalyticsProcessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called after analysis has been performed.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 50)] | None = Field(None, description='Sets the environment variables in the container that the monitoring job runs.')
+
+
+class DataQualityJobInput(ApiShape):
+    """The input for the data quality monitoring job."""
+    shape_name: ClassVar[str] = 'DataQualityJobInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointInput': 'EndpointInput', 'batchTransformInput': 'BatchTransformInput'}
+    endpointInput: EndpointInput | None = Field(None, description='Input object for the endpoint')
+    batchTransformInput: BatchTransformInput | None = Field(None, description='Input object for the batch transform job.')
+
+
+class MonitoringNetworkConfig(ApiShape):
+    """The networking configuration for the monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringNetworkConfig'
+    wire_names: ClassVar[dict[str, str]] = {'enableInterContainerTrafficEncryption': 'EnableInterContainerTrafficEncryption', 'enableNetworkIsolation': 'EnableNetworkIsolation', 'vpcConfig': 'VpcConfig'}
+    enableInterContainerTrafficEncryption: bool | None = Field(None, description='Whether to encrypt all communications between the instances used for the monitoring jobs.')
+    enableNetworkIsolation: bool | None = Field(None, description='Whether to allow inbound and outbound network calls to and from the containers used for the monitoring job.')
+    vpcConfig: VpcConfig | None = Field(None, description='Specifies an Amazon Virtual Private Cloud (VPC) that your SageMaker jobs, hosted models, and compute resources have access to.')
+
+
+class DataQualityJobDefinitionFields(ApiShape):
+    """The members of CreateDataQualityJobDefinition that the spec holds."""
+    shape_name: ClassVar[str] = 'DataQualityJobDefinitionFields'
+    wire_names: ClassVar[dict[str, str]] = {'dataQualityBaselineConfig': 'DataQualityBaselineConfig', 'dataQualityAppSpecification': 'DataQualityAppSpecification', 'dataQualityJobInput': 'DataQualityJobInput', 'dataQualityJobOutputConfig': 'DataQualityJobOutputConfig', 'jobResources': 'JobResources', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn', 'stoppingCondition': 'StoppingCondition'}
+    dataQualityBaselineConfig: DataQualityBaselineConfig | None = Field(None, description='Configures the constraints and baselines for the monitoring job.')
+    dataQualityAppSpecification: DataQualityAppSpecification = Field(description='Specifies the container that runs the monitoring job.')
+    dataQualityJobInput: DataQualityJobInput = Field(description='A list of inputs for the monitoring job.')
+    dataQualityJobOutputConfig: MonitoringOutputConfig = Field(description='The output configuration for monitoring jobs.')
+    jobResources: MonitoringResources = Field(description='Identifies the resources to deploy for a monitoring job.')
+    networkConfig: MonitoringNetworkConfig | None = Field(None, description='Specifies networking configuration for the monitoring job.')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI can assume to perform tasks on your behalf.')
+    stoppingCondition: MonitoringStoppingCondition | None = Field(None, description='A time limit for how long the monitoring job is allowed to run before stopping.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateDataQualityJobDefinition': ('dataQualityBaselineConfig', 'dataQualityAppSpecification', 'dataQualityJobInput', 'dataQualityJobOutputConfig', 'jobResources', 'networkConfig', 'roleArn', 'stoppingCondition')}
+
+
+class ModelQualityBaselineConfig(ApiShape):
+    """Configuration for monitoring constraints and monitoring statistics."""
+    shape_name: ClassVar[str] = 'ModelQualityBaselineConfig'
+    wire_names: ClassVar[dict[str, str]] = {'baseliningJobName': 'BaseliningJobName', 'constraintsResource': 'ConstraintsResource'}
+    baseliningJobName: ProcessingJobName | None = Field(None, description='The name of the job that performs baselining for the monitoring job.')
+    constraintsResource: MonitoringConstraintsResource | None = Field(None, description='The constraints resource for a monitoring job.')
+
+
+MonitoringProblemType = Literal['BinaryClassification', 'MulticlassClassification', 'Regression']
+
+
+class ModelQualityAppSpecification(ApiShape):
+    """Container image configuration object for the monitoring job."""
+    shape_name: ClassVar[str] = 'ModelQualityAppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'containerEntrypoint': 'ContainerEntrypoint', 'containerArguments': 'ContainerArguments', 'recordPreprocessorSourceUri': 'RecordPreprocessorSourceUri', 'postAnalyticsProcessorSourceUri': 'PostAnalyticsProcessorSourceUri', 'problemType': 'ProblemType', 'environment': 'Environment'}
+    imageUri: ImageUri = Field(description='The address of the container image that the monitoring job runs.')
+    containerEntrypoint: Annotated[list[ContainerEntrypointString], Len(1, 100)] | None = Field(None, description='Specifies the entrypoint for a container that the monitoring job runs.')
+    containerArguments: Annotated[list[ContainerArgument], Len(1, 50)] | None = Field(None, description='An array of arguments for the container used to run the monitoring job.')
+    recordPreprocessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called per row prior to running analysis.')
+    postAnalyticsProcessorSourceUri: S3Uri | None = Field(None, description='An Amazon S3 URI to a script that is called after analysis has been performed.')
+    problemType: MonitoringProblemType | None = Field(None, description='The machine learning problem type of the model that the monitoring job monitors.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 50)] | None = Field(None, description='Sets the environment variables in the container that the monitoring job runs.')
+
+
+class MonitoringGroundTruthS3Input(ApiShape):
+    """The ground truth labels for the dataset used for the monitoring job."""
+    shape_name: ClassVar[str] = 'MonitoringGroundTruthS3Input'
+    wire_names: ClassVar[dict[str, str]] = {'s3Uri': 'S3Uri'}
+    s3Uri: MonitoringS3Uri | None = Field(None, description='The address of the Amazon S3 location of the ground truth labels.')
+
+
+class ModelQualityJobInput(ApiShape):
+    """The input for the model quality monitoring job."""
+    shape_name: ClassVar[str] = 'ModelQualityJobInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointInput': 'EndpointInput', 'batchTransformInput': 'BatchTransformInput', 'groundTruthS3Input': 'GroundTruthS3Input'}
+    endpointInput: EndpointInput | None = Field(None, description='Input object for the endpoint')
+    batchTransformInput: BatchTransformInput | None = Field(None, description='Input object for the batch transform job.')
+    groundTruthS3Input: MonitoringGroundTruthS3Input = Field(description='The ground truth label provided for the model.')
+
+
+class ModelQualityJobDefinitionFields(ApiShape):
+    """The members of CreateModelQualityJobDefinition that the spec holds."""
+    shape_name: ClassVar[str] = 'ModelQualityJobDefinitionFields'
+    wire_names: ClassVar[dict[str, str]] = {'modelQualityBaselineConfig': 'ModelQualityBaselineConfig', 'modelQualityAppSpecification': 'ModelQualityAppSpecification', 'modelQualityJobInput': 'ModelQualityJobInput', 'modelQualityJobOutputConfig': 'ModelQualityJobOutputConfig', 'jobResources': 'JobResources', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn', 'stoppingCondition': 'StoppingCondition'}
+    modelQualityBaselineConfig: ModelQualityBaselineConfig | None = Field(None, description='Specifies the constraints and baselines for the monitoring job.')
+    modelQualityAppSpecification: ModelQualityAppSpecification = Field(description='The container that runs the monitoring job.')
+    modelQualityJobInput: ModelQualityJobInput = Field(description='A list of the inputs that are monitored.')
+    modelQualityJobOutputConfig: MonitoringOutputConfig = Field(description='The output configuration for monitoring jobs.')
+    jobResources: MonitoringResources = Field(description='Identifies the resources to deploy for a monitoring job.')
+    networkConfig: MonitoringNetworkConfig | None = Field(None, description='Specifies the network configuration for the monitoring job.')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI can assume to perform tasks on your behalf.')
+    stoppingCondition: MonitoringStoppingCondition | None = Field(None, description='A time limit for how long the monitoring job is allowed to run before stopping.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateModelQualityJobDefinition': ('modelQualityBaselineConfig', 'modelQualityAppSpecification', 'modelQualityJobInput', 'modelQualityJobOutputConfig', 'jobResources', 'networkConfig', 'roleArn', 'stoppingCondition')}
+
+
+class ModelBiasBaselineConfig(ApiShape):
+    """The configuration for a baseline model bias job."""
+    shape_name: ClassVar[str] = 'ModelBiasBaselineConfig'
+    wire_names: ClassVar[dict[str, str]] = {'baseliningJobName': 'BaseliningJobName', 'constraintsResource': 'ConstraintsResource'}
+    baseliningJobName: ProcessingJobName | None = Field(None, description='The name of the baseline model bias job.')
+    constraintsResource: MonitoringConstraintsResource | None = Field(None, description='The constraints resource for a monitoring job.')
+
+
+class ModelBiasAppSpecification(ApiShape):
+    """Docker container image configuration object for the model bias job."""
+    shape_name: ClassVar[str] = 'ModelBiasAppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'configUri': 'ConfigUri', 'environment': 'Environment'}
+    imageUri: ImageUri = Field(description='The container image to be run by the model bias job.')
+    configUri: S3Uri = Field(description='JSON formatted S3 file that defines bias parameters.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 50)] | None = Field(None, description='Sets the environment variables in the Docker container.')
+
+
+class ModelBiasJobInput(ApiShape):
+    """Inputs for the model bias job."""
+    shape_name: ClassVar[str] = 'ModelBiasJobInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointInput': 'EndpointInput', 'batchTransformInput': 'BatchTransformInput', 'groundTruthS3Input': 'GroundTruthS3Input'}
+    endpointInput: EndpointInput | None = Field(None, description='Input object for the endpoint')
+    batchTransformInput: BatchTransformInput | None = Field(None, description='Input object for the batch transform job.')
+    groundTruthS3Input: MonitoringGroundTruthS3Input = Field(description='Location of ground truth labels to use in model bias job.')
+
+
+class ModelBiasJobDefinitionFields(ApiShape):
+    """The members of CreateModelBiasJobDefinition that the spec holds."""
+    shape_name: ClassVar[str] = 'ModelBiasJobDefinitionFields'
+    wire_names: ClassVar[dict[str, str]] = {'modelBiasBaselineConfig': 'ModelBiasBaselineConfig', 'modelBiasAppSpecification': 'ModelBiasAppSpecification', 'modelBiasJobInput': 'ModelBiasJobInput', 'modelBiasJobOutputConfig': 'ModelBiasJobOutputConfig', 'jobResources': 'JobResources', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn', 'stoppingCondition': 'StoppingCondition'}
+    modelBiasBaselineConfig: ModelBiasBaselineConfig | None = Field(None, description='The baseline configuration for a model bias job.')
+    modelBiasAppSpecification: ModelBiasAppSpecification = Field(description='Configures the model bias job to run a specified Docker container image.')
+    modelBiasJobInput: ModelBiasJobInput = Field(description='Inputs for the model bias job.')
+    modelBiasJobOutputConfig: MonitoringOutputConfig = Field(description='The output configuration for monitoring jobs.')
+    jobResources: MonitoringResources = Field(description='Identifies the resources to deploy for a monitoring job.')
+    networkConfig: MonitoringNetworkConfig | None = Field(None, description='Networking options for a model bias job.')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI can assume to perform tasks on your behalf.')
+    stoppingCondition: MonitoringStoppingCondition | None = Field(None, description='A time limit for how long the monitoring job is allowed to run before stopping.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateModelBiasJobDefinition': ('modelBiasBaselineConfig', 'modelBiasAppSpecification', 'modelBiasJobInput', 'modelBiasJobOutputConfig', 'jobResources', 'networkConfig', 'roleArn', 'stoppingCondition')}
+
+
+class ModelExplainabilityBaselineConfig(ApiShape):
+    """The configuration for a baseline model explainability job."""
+    shape_name: ClassVar[str] = 'ModelExplainabilityBaselineConfig'
+    wire_names: ClassVar[dict[str, str]] = {'baseliningJobName': 'BaseliningJobName', 'constraintsResource': 'ConstraintsResource'}
+    baseliningJobName: ProcessingJobName | None = Field(None, description='The name of the baseline model explainability job.')
+    constraintsResource: MonitoringConstraintsResource | None = Field(None, description='The constraints resource for a monitoring job.')
+
+
+class ModelExplainabilityAppSpecification(ApiShape):
+    """Docker container image configuration object for the model explainability job."""
+    shape_name: ClassVar[str] = 'ModelExplainabilityAppSpecification'
+    wire_names: ClassVar[dict[str, str]] = {'imageUri': 'ImageUri', 'configUri': 'ConfigUri', 'environment': 'Environment'}
+    imageUri: ImageUri = Field(description='The container image to be run by the model explainability job.')
+    configUri: S3Uri = Field(description='JSON formatted Amazon S3 file that defines explainability parameters.')
+    environment: Annotated[dict[ProcessingEnvironmentKey, ProcessingEnvironmentValue], Len(0, 50)] | None = Field(None, description='Sets the environment variables in the Docker container.')
+
+
+class ModelExplainabilityJobInput(ApiShape):
+    """Inputs for the model explainability job."""
+    shape_name: ClassVar[str] = 'ModelExplainabilityJobInput'
+    wire_names: ClassVar[dict[str, str]] = {'endpointInput': 'EndpointInput', 'batchTransformInput': 'BatchTransformInput'}
+    endpointInput: EndpointInput | None = Field(None, description='Input object for the endpoint')
+    batchTransformInput: BatchTransformInput | None = Field(None, description='Input object for the batch transform job.')
+
+
+class ModelExplainabilityJobDefinitionFields(ApiShape):
+    """The members of CreateModelExplainabilityJobDefinition that the spec holds."""
+    shape_name: ClassVar[str] = 'ModelExplainabilityJobDefinitionFields'
+    wire_names: ClassVar[dict[str, str]] = {'modelExplainabilityBaselineConfig': 'ModelExplainabilityBaselineConfig', 'modelExplainabilityAppSpecification': 'ModelExplainabilityAppSpecification', 'modelExplainabilityJobInput': 'ModelExplainabilityJobInput', 'modelExplainabilityJobOutputConfig': 'ModelExplainabilityJobOutputConfig', 'jobResources': 'JobResources', 'networkConfig': 'NetworkConfig', 'roleArn': 'RoleArn', 'stoppingCondition': 'StoppingCondition'}
+    modelExplainabilityBaselineConfig: ModelExplainabilityBaselineConfig | None = Field(None, description='The baseline configuration for a model explainability job.')
+    modelExplainabilityAppSpecification: ModelExplainabilityAppSpecification = Field(description='Configures the model explainability job to run a specified Docker container image.')
+    modelExplainabilityJobInput: ModelExplainabilityJobInput = Field(description='Inputs for the model explainability job.')
+    modelExplainabilityJobOutputConfig: MonitoringOutputConfig = Field(description='The output configuration for monitoring jobs.')
+    jobResources: MonitoringResources = Field(description='Identifies the resources to deploy for a monitoring job.')
+    networkConfig: MonitoringNetworkConfig | None = Field(None, description='Networking options for a model explainability job.')
+    roleArn: RoleArn = Field(description='The Amazon Resource Name (ARN) of an IAM role that Amazon SageMaker AI can assume to perform tasks on your behalf.')
+    stoppingCondition: MonitoringStoppingCondition | None = Field(None, description='A time limit for how long the monitoring job is allowed to run before stopping.')
+    operation_members: ClassVar[dict[str, tuple[str, ...]]] = {'CreateModelExplainabilityJobDefinition': ('modelExplainabilityBaselineConfig', 'modelExplainabilityAppSpecification', 'modelExplainabilityJobInput', 'modelExplainabilityJobOutputConfig', 'jobResources', 'networkConfig', 'roleArn', 'stoppingCondition')}
 
 
 class ProfilerConfigForUpdate(ApiShape):
@@ -1941,6 +3123,22 @@ class PipelineExecutionSummary(ApiShape):
     pipelineExecutionDisplayName: str | None = Field(None, description='The display name of the pipeline execution.')
     pipelineExecutionFailureReason: str | None = Field(None, description='A message generated by SageMaker Pipelines describing why the pipeline execution failed.')
     pipelineVersionAliases: list[str] | None = Field(None, description='The aliases currently assigned to the pipeline version that the execution ran.')
+
+
+class MonitoringExecutionSummary(ApiShape):
+    """Summary of information about the last monitoring job to run."""
+    shape_name: ClassVar[str] = 'MonitoringExecutionSummary'
+    wire_names: ClassVar[dict[str, str]] = {'monitoringScheduleName': 'MonitoringScheduleName', 'scheduledTime': 'ScheduledTime', 'creationTime': 'CreationTime', 'lastModifiedTime': 'LastModifiedTime', 'monitoringExecutionStatus': 'MonitoringExecutionStatus', 'processingJobArn': 'ProcessingJobArn', 'endpointName': 'EndpointName', 'failureReason': 'FailureReason', 'monitoringJobDefinitionName': 'MonitoringJobDefinitionName', 'monitoringType': 'MonitoringType'}
+    monitoringScheduleName: str = Field(description='The name of the monitoring schedule.')
+    scheduledTime: datetime.datetime = Field(description='The time the monitoring job was scheduled.')
+    creationTime: datetime.datetime = Field(description='The time at which the monitoring job was created.')
+    lastModifiedTime: datetime.datetime = Field(description='A timestamp that indicates the last time the monitoring job was modified.')
+    monitoringExecutionStatus: str = Field(description='The status of the monitoring job.')
+    processingJobArn: str | None = Field(None, description='The Amazon Resource Name (ARN) of the monitoring job.')
+    endpointName: str | None = Field(None, description='The name of the endpoint used to run the monitoring job.')
+    failureReason: str | None = Field(None, description='Contains the reason a monitoring job failed, if it failed.')
+    monitoringJobDefinitionName: str | None = Field(None, description='The name of the monitoring job.')
+    monitoringType: str | None = Field(None, description='The type of the monitoring job.')
 
 
 class AutoScalingMetricDimension(ApiShape):

@@ -13,17 +13,23 @@ from .. import API_GROUP, API_VERSION
 from ..api.registry import KINDS
 from ..runtime.context import Runtime
 from ..runtime.reconciler import KindController, Reconciler
-from ..runtime.tracker import ConfigMapTracker, ExecutionTracker, ListShape, Tracker
+from ..runtime.registry_tracker import ApprovedVersionTracker, VersionTracker
+from ..runtime.tracker import ConfigMapTracker, ExecutionTracker, ListShape, MonitoringTracker, Tracker
 from .common import JobController
 from .endpoint import EndpointController
+from .inference_component import InferenceComponentController
 from .model import ModelController
+from .model_package import ModelPackageController, ModelPackageGroupController
+from .monitoringschedule import MonitoringScheduleController
 from .pipeline import PipelineController
 from .pipelineexecution import PipelineExecutionController
+from .processing import ProcessingJobController
 from .trainingjob import TrainingJobController
 from .transform import TransformJobController
 from .tuning import TuningJobController
 
 ENDPOINT_LIST = ListShape("list_endpoints", "Endpoints", "EndpointName")
+INFERENCE_COMPONENT_LIST = ListShape("list_inference_components", "InferenceComponents", "InferenceComponentName")
 
 
 def job(controller: type[JobController]) -> Callable[[Runtime], KindController]:
@@ -35,10 +41,16 @@ CONTROLLERS: dict[str, Callable[[Runtime], KindController]] = {
     "TrainingJob": job(TrainingJobController),
     "HyperParameterTuningJob": job(TuningJobController),
     "TransformJob": job(TransformJobController),
-    "Model": lambda runtime: ModelController(),
+    "Model": lambda runtime: ModelController(ApprovedVersionTracker(runtime)),
     "Endpoint": lambda runtime: EndpointController(Tracker(runtime, "Endpoint", ENDPOINT_LIST)),
+    "InferenceComponent": lambda runtime: InferenceComponentController(
+        Tracker(runtime, "InferenceComponent", INFERENCE_COMPONENT_LIST)),
     "Pipeline": lambda runtime: PipelineController(ConfigMapTracker(runtime)),
     "PipelineExecution": lambda runtime: PipelineExecutionController(ExecutionTracker(runtime)),
+    "MonitoringSchedule": lambda runtime: MonitoringScheduleController(MonitoringTracker(runtime)),
+    "ProcessingJob": job(ProcessingJobController),
+    "ModelPackageGroup": lambda runtime: ModelPackageGroupController(),
+    "ModelPackage": lambda runtime: ModelPackageController(VersionTracker(runtime)),
 }
 
 

@@ -3,15 +3,7 @@ referenced models, the variants' autoscaling), claiming an endpoint found by nam
 
 from __future__ import annotations
 
-from ..api.endpoint import (
-    SCALABLE_DIMENSION,
-    SERVICE_NAMESPACE,
-    EndpointSpec,
-    all_variants,
-    referenced_models,
-    scalable_resource_id,
-    scaling_policy_name,
-)
+from ..api.endpoint import EndpointSpec, all_variants, referenced_models, variant_scaling
 from ..api.registry import parse_spec_as
 from ..aws.clients import call
 from ..aws.ownership import owned_by
@@ -30,46 +22,29 @@ from ..runtime.protocols import (
     tags_of,
 )
 from ..runtime.tracker import Tracker
+from .autoscaling import observe_scaling, scaling_removal
 from .model import endpoint_references, recorded_configs
 
 # SageMaker refuses to delete an endpoint in these states; deletion waits for them to end.
 BUSY_STATES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 
 
-async def observe_autoscaling(ctx: ObjectContext, name: str, variants: set[str]) -> tuple[dict, dict]:
-    """The registered scalable targets of the endpoint's variants, and our policy on each."""
-    autoscaling = ctx.client(planner.AUTOSCALING)
-    by_resource = {scalable_resource_id(name, variant): variant for variant in variants}
-    answer = await call(
-        autoscaling, "describe_scalable_targets", ServiceNamespace=SERVICE_NAMESPACE,
-        ResourceIds=sorted(by_resource), ScalableDimension=SCALABLE_DIMENSION,
-    )
-    targets = {by_resource[t["ResourceId"]]: t for t in answer.get("ScalableTargets", [])
-               if t["ResourceId"] in by_resource}
-    policies = {}
-    for variant in targets:
-        found = await call(
-            autoscaling, "describe_scaling_policies", ServiceNamespace=SERVICE_NAMESPACE,
-            ResourceId=scalable_resource_id(name, variant), ScalableDimension=SCALABLE_DIMENSION,
-            PolicyNames=[scaling_policy_name(name, variant)],
-        )
-        if found.get("ScalingPolicies"):
-            policies[variant] = found["ScalingPolicies"][0]
-    return targets, policies
-
-
 def autoscaling_removal(ctx: ObjectContext, name: str) -> list[Call]:
     """Our policies and scalable targets, before the endpoint goes."""
     variants = set(ctx.status.get("autoScaledVariants") or ())
     variants |= {v["variantName"] for v in (ctx.spec.get("productionVariants") or []) if v.get("autoScaling")}
-    calls = []
-    for variant in sorted(variants):
-        target = {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": scalable_resource_id(name, variant),
-                  "ScalableDimension": SCALABLE_DIMENSION}
-        calls += [Call("delete_scaling_policy", {**target, "PolicyName": scaling_policy_name(name, variant)},
-                       planner.AUTOSCALING),
-                  Call("deregister_scalable_target", target, planner.AUTOSCALING)]
-    return calls
+    return scaling_removal(variant_scaling(name), variants)
+
+
+def components_on(ctx: ObjectContext) -> list[str]:
+    """The InferenceComponent objects of the namespace that sit on this Endpoint (by endpointRef, or
+    by its SageMaker name)."""
+    return sorted(
+        component["metadata"]["name"]
+        for component in ctx.runtime.namespace_objects("InferenceComponent", ctx.namespace)
+        if ((component.get("spec") or {}).get("endpointRef") or {}).get("name") == ctx.name
+        or (component.get("spec") or {}).get("endpointName") == ctx.sagemaker_name
+    )
 
 
 class EndpointController:
@@ -155,10 +130,16 @@ class EndpointController:
             variants = {v.variantName for v in all_variants(desired.spec)}
             variants |= set(ctx.status.get("autoScaledVariants") or ())
             variants |= {v["VariantName"] for v in endpoint.get("ProductionVariants") or []}
-            observed.targets, observed.policies = await observe_autoscaling(ctx, desired.endpoint_name, variants)
+            observed.targets, observed.policies = await observe_scaling(ctx, variant_scaling(desired.endpoint_name),
+                                                                        variants)
         return observed
 
     async def cleanup(self, ctx: ObjectContext) -> Cleanup:
+        # SageMaker deletes no endpoint that still hosts inference components: those objects go first.
+        hosted = components_on(ctx)
+        if hosted:
+            return Cleanup(waiting=f"waiting for InferenceComponent {', '.join(hosted)} on this endpoint to be "
+                           "deleted first")
         # No shortcut on what status recorded: a create whose answer was lost (a crash, a 5xx
         # after SageMaker acted) leaves objects only their names and our tags can find.
         name = ctx.sagemaker_name
@@ -172,9 +153,10 @@ class EndpointController:
             if endpoint["EndpointStatus"] in BUSY_STATES:
                 return Cleanup(waiting=f"waiting for endpoint {name} to finish {endpoint['EndpointStatus']} "
                                "before deleting it")
-            calls, events = autoscaling_removal(ctx, name), []
+            calls, events = [], []
             if endpoint["EndpointStatus"] != "Deleting":
-                calls.append(Call("delete_endpoint", {"EndpointName": name}))
+                # Its scaling first, in the same pass as the delete: once Deleting, both are done.
+                calls = [*autoscaling_removal(ctx, name), Call("delete_endpoint", {"EndpointName": name})]
                 events.append(Event("Normal", "Deleting", f"deleting SageMaker endpoint {name}"))
             return Cleanup(calls, f"waiting for endpoint {name} to be deleted", events)
         configs = [Call("delete_endpoint_config", {"EndpointConfigName": c})

@@ -1,5 +1,7 @@
-"""Model: what the pure planner in reconcile.model needs (the referenced jobs, the revisions that
-exist, the models this namespace's endpoint configs use), and its create and cleanup plans."""
+"""Model: what the pure planner in reconcile.model needs (the referenced jobs or registry version,
+the revisions that exist, the models this namespace's endpoint configs use), and its create and
+cleanup plans. A Model made from a ModelPackageGroup's latest approved version follows the group
+through the ApprovedVersionTracker: a new latest version makes a new revision."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from ..runtime.protocols import (
     require_referable,
     tags_of,
 )
+from ..runtime.registry_tracker import ApprovedVersion, ApprovedVersionTracker, FollowGroup
 
 
 def variants(endpoint: dict) -> list[dict]:
@@ -30,6 +33,12 @@ def variants(endpoint: dict) -> list[dict]:
 
 def endpoint_references(endpoint: dict) -> set[str]:
     return {v["modelRef"]["name"] for v in variants(endpoint) if v.get("modelRef")}
+
+
+def component_model_ref(component: dict) -> str | None:
+    """The Model object an InferenceComponent serves by reference."""
+    specification = (component.get("spec") or {}).get("specification") or {}
+    return (specification.get("modelRef") or {}).get("name")
 
 
 def recorded_configs(endpoint: dict) -> list[str]:
@@ -46,15 +55,53 @@ async def describe_model(client, name: str) -> dict | None:
 class ModelController:
     kind = "Model"
     plural = "models"
-    tracker = None  # nothing lists models by modification time: a slow look notices one deleted outside
+
+    # Nothing lists models by modification time (a slow look notices one deleted outside); the
+    # tracker follows the registry groups Models take their latest approved version from.
+    def __init__(self, tracker: ApprovedVersionTracker):
+        self.tracker = tracker
 
     async def reconcile(self, ctx: ObjectContext) -> Plan:
         spec = parse_spec_as(ModelSpec, ctx.spec)
+        source = await self.registry_source(ctx, spec)
+        if isinstance(source, Plan):
+            return source
+        plan = await self.plan_model(ctx, spec, source)
+        if source is None or source.group_name is None:
+            plan.follow = FollowGroup(None)
+        else:
+            plan.follow = FollowGroup(source.group_name, ApprovedVersion(source.arn, source.version, "Completed"))
+        plan.track = True
+        return plan
+
+    async def registry_source(self, ctx: ObjectContext, spec: ModelSpec) -> planner.PackageSource | Plan | None:
+        """The registry version the model is made from (None: it is made from containers), or a plan
+        to wait for it."""
+        if spec.modelPackageRef is not None:
+            name = spec.modelPackageRef.name
+            return planner.fixed_package(name, ctx.referenced("ModelPackage", name))
+        if spec.modelPackageGroupRef is None:
+            return None
+        ref = spec.modelPackageGroupRef.name
+        group = planner.group_name(ref, ctx.referenced("ModelPackageGroup", ref))
+        if isinstance(group, Plan):
+            return group
+        latest = await self.tracker.latest_approved(ctx, group)
+        if latest is None:
+            resolved = planner.latest_approved(ref, group, None, None)
+        else:
+            resolved = planner.latest_approved(ref, group, latest.arn, latest.version, latest.status)
+        if isinstance(resolved, Plan):
+            resolved.follow, resolved.track = FollowGroup(group, latest), True
+        return resolved
+
+    async def plan_model(self, ctx: ObjectContext, spec: ModelSpec, source: planner.PackageSource | None) -> Plan:
         resolved = planner.resolve_model_data(
             {name: ctx.referenced("TrainingJob", name) for name in referenced_training_jobs(spec)})
         if isinstance(resolved, Plan):
             return resolved
-        request = build_create_model_request(spec, "", resolved, ctx.owner.tag_map())
+        request = build_create_model_request(spec, "", resolved, ctx.owner.tag_map(),
+                                             source.arn if source else None)
         digest = model_fingerprint(request)
         client = ctx.client()
         revisions = list(ctx.status.get("revisions") or [])
@@ -67,7 +114,7 @@ class ModelController:
             revisions.remove(current)
             current = None
         if current is None:
-            current = await self.pending_revision(ctx, client, digest)
+            current = await self.pending_revision(ctx, client, digest, source)
         if current is None:
             plan = await self.plan_revision(ctx, client, spec, request, digest, revisions)
         else:
@@ -76,7 +123,8 @@ class ModelController:
         plan.events = events + plan.events
         return plan
 
-    async def pending_revision(self, ctx: ObjectContext, client, digest: str) -> dict | None:
+    async def pending_revision(self, ctx: ObjectContext, client, digest: str,
+                               source: planner.PackageSource | None) -> dict | None:
         """The revision a create made (this pass, or one cut short by a crash), once SageMaker shows it."""
         pending = (ctx.status.get("createPending") or {}).get("name")
         if not pending:
@@ -88,8 +136,11 @@ class ModelController:
             return None
         if pending not in ctx.made:
             await adopt_or_refuse(ctx, client, found["ModelArn"], "model", pending, adopt=False)
-        return {"modelName": pending, "modelArn": found["ModelArn"], "fingerprint": digest,
-                "generation": ctx.generation, "createdAt": now_iso()}
+        revision = {"modelName": pending, "modelArn": found["ModelArn"], "fingerprint": digest,
+                    "generation": ctx.generation, "createdAt": now_iso()}
+        if source is not None:
+            revision.update(modelPackageArn=source.arn, modelPackageVersion=source.version)
+        return revision
 
     async def plan_revision(self, ctx: ObjectContext, client, spec: ModelSpec, request: dict, digest: str,
                             revisions: list[dict]) -> Plan:
@@ -117,12 +168,17 @@ class ModelController:
 
     async def plan_in_use(self, ctx: ObjectContext, client, revisions: list[dict], current: dict) -> Plan:
         endpoints = ctx.runtime.namespace_objects("Endpoint", ctx.namespace)
+        components = ctx.runtime.namespace_objects("InferenceComponent", ctx.namespace)
         old = [r for r in revisions if r is not current]
         in_use = await self.models_in_use(client, endpoints) if old else set()
+        # A revision an inference component still serves is in use until the component moves on.
+        in_use |= {name for c in components if (name := (c.get("status") or {}).get("modelName"))}
         plan = planner.plan_revisions(revisions, current, in_use, ctx.region)
         if ctx.status.get("modelName") != current["modelName"]:
             # They read the revision from our status, which the core writes before waking them.
             plan.wake = [("Endpoint", e["metadata"]["name"]) for e in endpoints if ctx.name in endpoint_references(e)]
+            plan.wake += [("InferenceComponent", c["metadata"]["name"]) for c in components
+                          if component_model_ref(c) == ctx.name]
         if plan.requeue_after is None:
             plan.look_again = "resync"
         return plan

@@ -172,11 +172,16 @@ def describe_state(obj: dict) -> str:
     return ", ".join(states) or condition(obj, "Ready").get("reason") or "waiting for the operator"
 
 
+# Kinds whose SageMaker object is named by another status field than the kind's name field: a model
+# package version by its ARN (its name is its group's).
+SAGEMAKER_IDENTITY = {"ModelPackage": "modelPackageArn"}
+
+
 def outputs(kind: str, obj: dict) -> dict[str, str]:
     status = obj.get("status") or {}
     return {
         "name": obj["metadata"]["name"],
-        "sagemaker_name": status.get(kind_info(kind).name_field) or "",
+        "sagemaker_name": status.get(SAGEMAKER_IDENTITY.get(kind, kind_info(kind).name_field)) or "",
         "model_artifact_uri": (status.get("modelArtifacts") or {}).get("s3ModelArtifacts") or "",
         "endpoint_name": status.get("endpointName") or "",
     }

@@ -19,36 +19,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api.autoscaling import TargetTracking
 from ..api.base import from_wire
 from ..api.endpoint import (
-    SCALABLE_DIMENSION,
-    SERVICE_NAMESPACE,
     EndpointSpec,
     EndpointStatus,
-    EndpointVariant,
+    PendingDeploymentStatus,
     VariantStatus,
     all_variants,
     build_create_endpoint_config_request,
     build_create_endpoint_request,
-    build_put_scaling_policy_request,
-    build_register_scalable_target_request,
     build_update_endpoint_request,
     build_update_weights_and_capacities_request,
+    count_is_scalers,
     invocation_url,
-    scalable_resource_id,
-    scaling_policy_name,
+    variant_scaling,
     variant_summary,
 )
 from ..api.registry import dump_status
 from ..conditions import Health
 from ..runtime.outcomes import Event, Plan, SageMakerObject, create_pending
+from .autoscaling import deregistration_step, plan_autoscaling
 from .common import console_url
 from .model import covers
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 # An update we started that ends InService with a FailureReason failed (and was rolled back).
 UPDATING = ("Updating", "RollingBack")
-AUTOSCALING = "application-autoscaling"
 CONFIG_HASH_LENGTH = 8
 MAX_NAME_LENGTH = 63
 # Members of a production variant that UpdateEndpointWeightsAndCapacities changes in place.
@@ -80,7 +77,7 @@ class Desired:
 
 def scaler_counts(spec: EndpointSpec, endpoint: dict | None) -> dict[str, int]:
     """The instance counts the scaler set on autoscaled variants: a new config keeps them."""
-    autoscaled = {variant.variantName for variant in spec.productionVariants if variant.autoScaling}
+    autoscaled = {variant.variantName for variant in spec.productionVariants if count_is_scalers(variant)}
     counts = {}
     for summary in (endpoint or {}).get("ProductionVariants") or []:
         count = summary.get("DesiredInstanceCount", summary.get("CurrentInstanceCount"))
@@ -167,11 +164,29 @@ def variant_statuses(summaries: list[dict] | None) -> list[VariantStatus]:
     return variants
 
 
+def config_arn(endpoint_arn: str, config_name: str) -> str:
+    """An endpoint config's ARN, in the endpoint's partition, region and account (SageMaker
+    lower-cases names in ARNs): DescribeEndpoint names the configs, not their ARNs."""
+    return f"{endpoint_arn.rsplit(':endpoint/', 1)[0]}:endpoint-config/{config_name.lower()}"
+
+
+def pending_deployment(summary: dict | None) -> dict[str, Any] | None:
+    """PendingDeploymentSummary in status form, with each variant's latest state."""
+    if not summary:
+        return None
+    pending = PendingDeploymentStatus.model_validate(from_wire(PendingDeploymentStatus, summary))
+    for variants, key in ((pending.productionVariants, "ProductionVariants"),
+                          (pending.shadowProductionVariants, "ShadowProductionVariants")):
+        for variant, wire in zip(variants or [], summary.get(key) or [], strict=True):
+            variant.variantStatus = ((wire.get("VariantStatus") or [{}])[-1]).get("Status")
+    return dump_status(pending)
+
+
 def observed_status(endpoint: dict | None, region: str) -> dict[str, Any]:
     """What DescribeEndpoint says, in status form."""
     if endpoint is None:
         return {"endpointStatus": None, "productionVariants": None, "shadowProductionVariants": None,
-                "variantSummary": None}
+                "variantSummary": None, "pendingDeployment": None, "endpointConfigArns": None}
     status = EndpointStatus.model_validate(from_wire(EndpointStatus, {
         key: value for key, value in endpoint.items() if key not in ("ProductionVariants", "ShadowProductionVariants")
     }))
@@ -180,42 +195,24 @@ def observed_status(endpoint: dict | None, region: str) -> dict[str, Any]:
     status.variantSummary = variant_summary(status.productionVariants or []) or None
     status.invocationUrl = invocation_url(region, endpoint["EndpointName"])
     status.consoleUrl = console_url(region, f"endpoints/{endpoint['EndpointName']}")
+    pending = endpoint.get("PendingDeploymentSummary")
+    used = [endpoint["EndpointConfigName"]]
+    if pending and pending.get("EndpointConfigName") not in used:
+        used.append(pending["EndpointConfigName"])
     # The config in use is recorded by the planner once an update settles, not copied blindly.
     return {
         "failureReason": None, "productionVariants": None, "shadowProductionVariants": None,
         **{key: value for key, value in dump_status(status).items() if key != "endpointConfigName"},
+        "pendingDeployment": pending_deployment(pending),
+        "endpointConfigArns": [config_arn(endpoint["EndpointArn"], name) for name in used],
     }
 
 
 # Autoscaling --------------------------------------------------------------------------------------
 
 
-def autoscaled_variants(spec: EndpointSpec) -> dict[str, EndpointVariant]:
-    return {variant.variantName: variant for variant in all_variants(spec) if variant.autoScaling}
-
-
-def deregistration_steps(endpoint_name: str, variant: str, observed: Observed, status: dict) -> Plan:
-    """Removing a variant's scaling: our policy first (Application Auto Scaling does not always
-    take it with the target), then the target."""
-    target = {"ServiceNamespace": SERVICE_NAMESPACE, "ResourceId": scalable_resource_id(endpoint_name, variant),
-              "ScalableDimension": SCALABLE_DIMENSION}
-    if variant in observed.policies:
-        return scaling_step(
-            "DeregisteringAutoScaling", f"removing the scaling policy of variant {variant}",
-            "delete_scaling_policy", {**target, "PolicyName": scaling_policy_name(endpoint_name, variant)},
-        )
-    return scaling_step(
-        "DeregisteringAutoScaling", f"deregistering variant {variant} from autoscaling",
-        "deregister_scalable_target", target,
-        status={"autoScaledVariants": sorted(set(status.get("autoScaledVariants") or ()) - {variant}) or None},
-        events=[Event("Normal", "AutoScalingRemoved", f"variant {variant} deregistered from Application Auto Scaling")],
-    )
-
-
-def scaling_step(reason: str, message: str, action: str, request: dict, **kwargs: Any) -> Plan:
-    """One Application Auto Scaling call; the pass after it goes on at once."""
-    return Plan(health=Health.reconciling(reason, message), service=AUTOSCALING, action=action, request=request,
-                requeue_after=0, **kwargs)
+def autoscaled_variants(spec: EndpointSpec) -> dict[str, TargetTracking]:
+    return {variant.variantName: variant.autoScaling for variant in all_variants(spec) if variant.autoScaling}
 
 
 def variants_blocking_update(desired_request: dict, config_in_use: dict | None, registered: set[str]) -> list[str]:
@@ -234,34 +231,10 @@ def variants_blocking_update(desired_request: dict, config_in_use: dict | None, 
     return blocking
 
 
-def plan_autoscaling(desired: Desired, observed: Observed, status: dict) -> Plan | None:
+def plan_variant_autoscaling(desired: Desired, observed: Observed, status: dict) -> Plan | None:
     """Registers, updates or deregisters one variant's scaling, or None when all are as the spec says."""
-    name = desired.endpoint_name
-    wanted = autoscaled_variants(desired.spec)
-    ours = set(status.get("autoScaledVariants") or ()) | set(wanted)
-    for dropped in sorted(set(observed.targets) & ours - set(wanted)):
-        return deregistration_steps(name, dropped, observed, status)
-    for variant_name, variant in sorted(wanted.items()):
-        target_request = build_register_scalable_target_request(name, variant)
-        target = observed.targets.get(variant_name)
-        if target is None or not covers(target, target_request):
-            return scaling_step(
-                "RegisteringAutoScaling", f"registering variant {variant_name} with autoscaling",
-                "register_scalable_target", target_request,
-                status={"autoScaledVariants": sorted(set(status.get("autoScaledVariants") or ()) | {variant_name})},
-                events=[Event("Normal", "AutoScalingRegistered",
-                              f"variant {variant_name} scales between {target_request['MinCapacity']} and "
-                              f"{target_request['MaxCapacity']} instances")],
-            )
-        policy_request = build_put_scaling_policy_request(name, variant)
-        policy = observed.policies.get(variant_name)
-        if policy is None or not covers(policy, policy_request):
-            return scaling_step(
-                "PuttingScalingPolicy", f"setting the scaling policy of variant {variant_name}",
-                "put_scaling_policy", policy_request,
-                events=[Event("Normal", "ScalingPolicySet", f"target tracking policy set on variant {variant_name}")],
-            )
-    return None
+    return plan_autoscaling(variant_scaling(desired.endpoint_name), autoscaled_variants(desired.spec),
+                            observed.targets, observed.policies, status)
 
 
 # Weights and capacities ---------------------------------------------------------------------------
@@ -279,7 +252,7 @@ def in_place_differences(spec: EndpointSpec, endpoint: dict) -> list[str]:
         weight = variant.initialVariantWeight if variant.initialVariantWeight is not None else 1.0
         if float(summary.get("DesiredWeight", weight)) != float(weight):
             differing.append(variant.variantName)
-        elif not variant.autoScaling and variant.initialInstanceCount is not None and (
+        elif not count_is_scalers(variant) and variant.initialInstanceCount is not None and (
             summary.get("DesiredInstanceCount") != variant.initialInstanceCount
         ):
             differing.append(variant.variantName)
@@ -405,7 +378,7 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
                                                        "change the spec to try again"))
         ours = set(status.get("autoScaledVariants") or ()) | set(autoscaled_variants(desired.spec))
         for variant in variants_blocking_update(config, observed.config_in_use, set(observed.targets) & ours):
-            return deregistration_steps(name, variant, observed, status)
+            return deregistration_step(variant_scaling(name), variant, observed.policies, status)
         if pending != config_name or observed.pending_config is None:
             return step(
                 Health.reconciling("CreatingEndpointConfig", f"creating endpoint config {config_name}"),
@@ -432,7 +405,7 @@ def next_step(desired: Desired, observed: Observed, status: dict, generation: in
             {"failedEndpointConfigNames": failed[1:] or None},
             action="delete_endpoint_config", request={"EndpointConfigName": doomed}, requeue_after=0,
         )
-    scaling = plan_autoscaling(desired, observed, status)
+    scaling = plan_variant_autoscaling(desired, observed, status)
     if scaling is not None:
         scaling.status = {**current, **scaling.status}
         scaling.track = True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from ..conditions import Health
+from ..conditions import Health, is_true
 from ..names import revision_name
 from ..runtime.outcomes import Event, Plan, stalled, wait
 from .common import console_url
@@ -40,6 +41,54 @@ def resolve_model_data(jobs: dict[str, dict | None]) -> dict[str, str] | Plan:
     return urls
 
 
+@dataclass(frozen=True)
+class PackageSource:
+    """The registry version a Model is made from; `group_name` is set when it is the latest
+    approved version of that SageMaker group (modelPackageGroupRef), None for a fixed ModelPackage."""
+
+    arn: str
+    version: int | None
+    group_name: str | None = None
+
+
+def fixed_package(name: str, package: dict | None) -> PackageSource | Plan:
+    """modelPackageRef: the version the ModelPackage object registered, once SageMaker completed and
+    approved it (SageMaker deploys only approved versions)."""
+    status = (package or {}).get("status") or {}
+    arn, number = status.get("modelPackageArn"), status.get("modelPackageVersion")
+    if package is None or not arn or status.get("modelPackageStatus") != "Completed":
+        now = status.get("modelPackageStatus") or "Pending"
+        state = "to be created" if package is None else f"to complete (now {now})"
+        return wait("WaitingForModelPackage", f"waiting for ModelPackage {name} {state}")
+    approval = status.get("modelApprovalStatus")
+    if approval != "Approved":
+        return wait("WaitingForApproval", f"ModelPackage {name} (version {number}) is {approval}: SageMaker deploys "
+                    "only approved versions")
+    return PackageSource(arn, number)
+
+
+def group_name(name: str, group: dict | None) -> str | Plan:
+    """modelPackageGroupRef: the SageMaker group of the ModelPackageGroup object, once it is Ready."""
+    status = (group or {}).get("status") or {}
+    if group is None or not status.get("modelPackageGroupName") or not is_true(status.get("conditions"), "Ready"):
+        state = "to be created" if group is None else "to be ready"
+        return wait("WaitingForModelPackageGroup", f"waiting for ModelPackageGroup {name} {state}")
+    return status["modelPackageGroupName"]
+
+
+def latest_approved(name: str, group: str, arn: str | None, number: int | None,
+                    state: str | None = "Completed") -> PackageSource | Plan:
+    """LatestApproved: the group's approved version with the highest number, once SageMaker completed
+    it (approval may come first), or wait for one."""
+    if arn is None:
+        return wait("NoApprovedVersion", f"no version in ModelPackageGroup {name} (SageMaker group {group}) is "
+                    "approved yet; approving one (kubectl patch, the console or any other tool) creates the model")
+    if state != "Completed":
+        return wait("WaitingForModelPackage", f"version {number} of ModelPackageGroup {name} is approved and "
+                    f"{state or 'Pending'}: SageMaker deploys it once Completed")
+    return PackageSource(arn, number, group)
+
+
 def model_packages(create_request: dict[str, Any]) -> list[str]:
     """The model packages (names or ARNs) a CreateModel request's containers use by name."""
     containers = create_request.get("Containers") or []
@@ -72,6 +121,8 @@ def model_status(revisions: list[dict], current: dict, region: str) -> dict[str,
     return {
         "modelName": current["modelName"],
         "modelArn": current.get("modelArn"),
+        "modelPackageArn": current.get("modelPackageArn"),
+        "modelPackageVersion": current.get("modelPackageVersion"),
         "revisions": revisions,
         "consoleUrl": console_url(region, f"models/{current['modelName']}"),
         "createPending": None,

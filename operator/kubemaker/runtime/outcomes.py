@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..conditions import Health, now_iso
+from ..conditions import Health, Signal, now_iso
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
 # When to look again without a change, named so pure planners need no configuration.
@@ -72,6 +72,7 @@ class Plan:
       description).
     - `track`/`follow`: whether the kind's tracker follows `follow` (what SageMaker described).
     - `wake`: names of objects of another kind, in this namespace, to look at once status is written.
+    - `signals`: conditions of the kind's own besides Ready/Reconciling/Stalled (kept when not set).
     """
 
     health: Health
@@ -89,6 +90,7 @@ class Plan:
     wake: list[tuple[str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     look_again: LookAgain | None = None
+    signals: list[Signal] = field(default_factory=list)
 
 
 def create_pending(name: str, **recorded: Any) -> dict[str, Any]:

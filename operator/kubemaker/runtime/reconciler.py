@@ -217,7 +217,7 @@ def internal_error(error_text: str, failures: int) -> Plan:
 
 async def report(ctx: ObjectContext, plan: Plan) -> None:
     """Writes status (only when it changed) and records the plan's Events."""
-    conditions = build_conditions(plan.health, ctx.generation, ctx.status.get("conditions"))
+    conditions = build_conditions(plan.health, ctx.generation, ctx.status.get("conditions"), signals=plan.signals)
     desired = {**plan.status, "conditions": conditions, "observedGeneration": ctx.generation}
     current = ctx.status
     changed = {key: value for key, value in desired.items() if current.get(key) != value}
@@ -289,10 +289,16 @@ class Reconciler:
             self.objects[key] = ObjectState(controller, latest, status)
             self.queue.add(key)
             return
+        seen_generation = state.body["metadata"].get("generation")
         state.body = latest
         if not state.status_written:
             state.status = status
-        if metadata.get("generation") != state.status.get("observedGeneration") or metadata.get("deletionTimestamp"):
+        # A pass under way reconciles the generation it was last shown: the watch echoing the first
+        # pass's own writes (finalizer, create-pending marker) before that pass has recorded its
+        # status must not queue a second pass, which would only describe the object once more.
+        in_flight = self.queue.processing(key) and metadata.get("generation") == seen_generation
+        unobserved = metadata.get("generation") != state.status.get("observedGeneration") and not in_flight
+        if unobserved or metadata.get("deletionTimestamp"):
             self.queue.add(key)
 
     def forget(self, key: ObjectKey) -> None:

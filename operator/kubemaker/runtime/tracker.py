@@ -163,6 +163,61 @@ class Listing:
                 return
 
 
+MONITORING_SCHEDULES = ListShape("list_monitoring_schedules", "MonitoringScheduleSummaries", "MonitoringScheduleName")
+MONITORING_EXECUTIONS = ListShape("list_monitoring_executions", "MonitoringExecutionSummaries",
+                                  "MonitoringScheduleName")
+
+
+class MonitoringTracker(Tracker):
+    """Monitoring schedules, and the executions they start on their own, with two List calls per
+    region and account per poll: ListMonitoringSchedules as the batched Tracker lists, and
+    ListMonitoringExecutions (account-wide, by LastModifiedTimeAfter), which wakes a schedule whose
+    executions changed since the last one its object reported. However many schedules, no Describe
+    per schedule per poll."""
+
+    def __init__(self, runtime: Runtime):
+        super().__init__(runtime, "MonitoringSchedule", MONITORING_SCHEDULES)
+        # Per group: the LastModifiedTime of each schedule's last execution its object reported, and
+        # the executions' own watermark.
+        self.reported: dict[tuple[str, str | None], dict[str, datetime.datetime]] = {}
+        self.execution_watermarks: dict[tuple[str, str | None], datetime.datetime] = {}
+
+    def follow(self, ctx: ObjectContext, description: dict, track: bool) -> None:
+        super().follow(ctx, description, track)
+        reported = self.reported.setdefault((ctx.region, self.runtime.aws.role_for(ctx.namespace)), {})
+        name = description[self.shape.name_key]
+        if not track:
+            reported.pop(name, None)
+            return
+        last = description.get("LastMonitoringExecutionSummary") or {}
+        reported[name] = last.get("LastModifiedTime") or description["CreationTime"]
+
+    def forget(self, ctx: ObjectContext) -> None:
+        super().forget(ctx)
+        self.reported.get((ctx.region, self.runtime.aws.role_for(ctx.namespace)), {}).pop(ctx.sagemaker_name, None)
+
+    async def poll(self, group: Group) -> None:
+        await super().poll(group)
+        key = (group.region, group.role)
+        watermark = self.execution_watermarks.get(key)
+        if watermark is None:
+            # Each object's first pass described its schedule: executions from now on are news.
+            if group.watermark is not None:
+                self.execution_watermarks[key] = group.watermark
+            return
+        reported = self.reported.get(key, {})
+        client = self.runtime.aws.client("sagemaker", next(iter(group.objects.values())).namespace, group.region)
+        pages = Listing(client, MONITORING_EXECUTIONS, {"LastModifiedTimeAfter": watermark})
+        async for summary in pages:
+            name = summary[MONITORING_EXECUTIONS.name_key]
+            tracked = group.objects.get(name)
+            seen = reported.get(name)
+            if tracked is not None and (seen is None or summary["LastModifiedTime"] > seen):
+                self.runtime.work_queue.add(tracked.key)
+        if pages.answered_at is not None and pages.answered_at - WATERMARK_OVERLAP > watermark:
+            self.execution_watermarks[key] = pages.answered_at - WATERMARK_OVERLAP
+
+
 # Steps move on while an execution's own status stays Executing, and no listing shows that: a
 # running execution also re-reads its steps every this many poll intervals.
 STEP_REFRESH_POLLS = 6

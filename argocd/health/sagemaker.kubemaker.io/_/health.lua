@@ -6,9 +6,14 @@ local state_fields = {
   TrainingJob = "trainingJobStatus",
   HyperParameterTuningJob = "hyperParameterTuningJobStatus",
   Endpoint = "endpointStatus",
+  InferenceComponent = "inferenceComponentStatus",
   TransformJob = "transformJobStatus",
   Pipeline = "pipelineStatus",
   PipelineExecution = "pipelineExecutionStatus",
+  MonitoringSchedule = "monitoringScheduleStatus",
+  ProcessingJob = "processingJobStatus",
+  ModelPackageGroup = "modelPackageGroupStatus",
+  ModelPackage = "modelPackageStatus",
 }
 local detail_fields = {
   TrainingJob = "secondaryStatus",
