@@ -155,3 +155,36 @@ def test_an_event_gone_from_the_api_server_is_posted_anew():
     run(poster, scenario)
     [event] = kube.events.values()
     assert event["message"] == "second" and event["count"] == 1
+
+
+def test_while_passes_wait_for_a_worker_events_wait_and_gather_then_go(monkeypatch):
+    monkeypatch.setattr(events, "BUSY_RECHECK_SECONDS", 0.01)
+    kube = FakeKube()
+    busy = {"now": True}
+    poster = EventPoster(kube, busy=lambda: busy["now"])
+
+    async def scenario():
+        for message in ("one", "two", "three"):
+            poster.post(job("a"), "Normal", "TrainingStarting", message)
+        await asyncio.sleep(0.1)
+        assert kube.events == {}, "nothing posted while passes wait"
+        busy["now"] = False
+        await asyncio.sleep(0.1)
+
+    run(poster, scenario)
+    [event] = kube.events.values()
+    assert event["count"] == 3 and event["message"] == "three"
+
+
+def test_a_burst_that_lasts_delays_events_only_so_long(monkeypatch):
+    monkeypatch.setattr(events, "BUSY_RECHECK_SECONDS", 0.01)
+    monkeypatch.setattr(events, "MAX_DEFER_SECONDS", 0.05)
+    kube = FakeKube()
+    poster = EventPoster(kube, busy=lambda: True)
+
+    async def scenario():
+        poster.post(job("a"), "Normal", "Created", "created")
+        await asyncio.sleep(0.2)
+
+    run(poster, scenario)
+    assert [event["reason"] for event in kube.events.values()] == ["Created"]

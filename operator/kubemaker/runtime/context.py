@@ -45,7 +45,7 @@ class Runtime:
     namespace_objects: Callable[[str, str], list[dict]] = lambda kind, namespace: []
 
     def __post_init__(self) -> None:
-        self.events = EventPoster(self.kube)
+        self.events = EventPoster(self.kube, busy=lambda: len(self.work_queue) > 0)
 
     @classmethod
     def create(cls, config: OperatorConfig, connection: Connection) -> Runtime:

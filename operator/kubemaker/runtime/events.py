@@ -16,6 +16,7 @@ import concurrent.futures
 import datetime
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,11 @@ MAX_PENDING_EVENTS = 50_000
 # Posted Events remembered for aggregation, as client-go's correlator's cache.
 POSTED_CACHE_SIZE = 4096
 RETRY_DELAYS_SECONDS = (1, 5)
+# Status first: while passes wait for a worker (a burst), an Event waits too, this long at most, and
+# its object's further occurrences join it meanwhile. The API server serves the writes that make
+# progress before the courtesy.
+MAX_DEFER_SECONDS = 10.0
+BUSY_RECHECK_SECONDS = 0.2
 SENDING_RECHECK_SECONDS = 0.05
 RETRIED_STATUSES = {429, 500, 502, 503, 504}
 # Names are at most 253 characters; the API server appends five random ones to generateName.
@@ -77,8 +83,10 @@ def now_timestamp() -> str:
 
 
 class EventPoster:
-    def __init__(self, kube: KubeClient, instance: str | None = None) -> None:
+    def __init__(self, kube: KubeClient, instance: str | None = None,
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self._kube = kube
+        self._busy = busy
         self._instance = instance or socket.gethostname()
         self._pending: dict[CorrelationKey, PendingEvent] = {}
         self._due: asyncio.Queue[CorrelationKey] = asyncio.Queue()
@@ -109,6 +117,7 @@ class EventPoster:
     async def _write(self) -> None:
         while True:
             key = await self._due.get()
+            await self._defer_while_busy()
             if key in self._sending:  # one write per key at a time, so counts add up
                 self._due.put_nowait(key)
                 await asyncio.sleep(SENDING_RECHECK_SECONDS)
@@ -119,6 +128,11 @@ class EventPoster:
                 await self._send(key, event)
             finally:
                 self._sending.discard(key)
+
+    async def _defer_while_busy(self) -> None:
+        deadline = asyncio.get_running_loop().time() + MAX_DEFER_SECONDS
+        while self._busy() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(BUSY_RECHECK_SECONDS)
 
     async def _send(self, key: CorrelationKey, event: PendingEvent) -> None:
         for delay in (*RETRY_DELAYS_SECONDS, None):

@@ -159,8 +159,9 @@ class KubeClient:
         self._pool = urllib3.PoolManager(
             num_pools=1, maxsize=pool_size, block=True, **tls,
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
-            # Only a connection never made is retried here; anything else is the caller's to judge.
-            retries=urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=False),
+            # No retries here, and no warning per retried request: a failed request is a transient
+            # fault, which the pass that made it retries with backoff.
+            retries=False,
         )
         self._auth_lock = threading.Lock()
 

@@ -362,8 +362,8 @@ class Reconciler:
         plan, transient = verdict.plan, verdict.transient
         try:
             await report(ctx, plan)
-        except ApiError as error:
-            ctx.logger.warning("status write failed, will retry: %s", error.reason)
+        except KUBERNETES_ERRORS as error:  # an error answer, or the API server unreachable
+            ctx.logger.warning("status write failed, will retry: %s", error)
             transient = True
         state.status, state.status_written = ctx.status, True
         self._follow(state.controller, ctx, plan)
@@ -429,9 +429,9 @@ class Reconciler:
             controller.tracker.forget(ctx)
         try:
             await ctx.remove_finalizer()
-        except ApiError as error:
-            if error.status != 404:
-                ctx.logger.warning("finalizer removal will retry: %s", error.reason)
+        except KUBERNETES_ERRORS as error:
+            if not kubeapi.is_gone(error):
+                ctx.logger.warning("finalizer removal will retry: %s", error)
                 return self._backoff(state)
         self.forget(key)
         return None
