@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubemaker_dev.kubectl import KubectlError, run_kubectl
+
+# How long a test's teardown waits for its objects' deletion (cleanup in SageMaker included).
+LEFTOVER_DELETE_SECONDS = 30
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,12 +64,17 @@ def kubectl(kubeconfig):
 
 
 @pytest.fixture
-def namespace(kubectl, request) -> str:
+def namespace(kubectl, request) -> Iterator[str]:
     # Without a controller-manager namespaces never finish deleting, so every test gets a new one.
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     name = f"{stem}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
-    return name
+    yield name
+    # What a test leaves behind is deleted before the next test starts: left running, it would keep
+    # the shared operator polling (every model package group is a listing per poll, every monitoring
+    # schedule runs on the clock) and add its calls to the counts the next tests assert on.
+    kubectl("delete", "sagemaker", "--all", "-n", name, "--wait=true", f"--timeout={LEFTOVER_DELETE_SECONDS}s",
+            check=False)
 
 
 @pytest.fixture(scope="session")
