@@ -102,6 +102,7 @@ class Steps:
 def test_approval_gated_deploys_roll_forward_and_back_through_blue_green(operator, emulator, kubectl, namespace):
     sagemaker = emulator.client("sagemaker")
     steps = Steps()
+    emulator.control.reset_call_counts()  # the calls below are this test's
     apply(kubectl, {"apiVersion": "v1", "kind": "List", "items": [
         training_job("churn-train"),
         manifest("ModelPackageGroup", "churn", {"modelPackageGroupDescription": "churn models"}),
