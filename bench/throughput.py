@@ -9,8 +9,9 @@ For each N, in a world of its own (control plane, emulator, operator):
 3. Burst: the client creates N TrainingJobs the same way. Measured: created/s (N over the time
    from the first create until every status shows its SageMaker ARN) and its ratio to the
    baseline; time to first ARN per object (from its create returning to its status showing the
-   ARN), p50 and p99; peak RSS once every job is Ready; Events posted, aggregated and dropped; and
-   the urllib3 "Connection pool is full" warnings in the operator's log.
+   ARN), p50 and p99; peak RSS once every job is Ready; Events posted when every job is Ready and
+   once posting has caught up, aggregated and dropped; and the urllib3 "Connection pool is full"
+   warnings in the operator's log.
 
 Prints one JSON record per N, writes each to bench/results/ and adds a row to docs/benchmarks.md.
 It asserts nothing.
@@ -36,6 +37,7 @@ from world import local_world
 BASELINE_NAMESPACE = "baseline"
 CLIENT_THREADS = 16
 IDLE_SECONDS = 10
+EVENTS_SETTLED_SECONDS = 15
 
 
 def create_timed(custom_objects, namespace: str, manifests: list[dict]) -> tuple[float, dict[str, float]]:
@@ -86,6 +88,19 @@ def events_in(core, namespace: str) -> tuple[int, int]:
     return len(events), sum(event.count or 1 for event in events)
 
 
+def settled_events(core, timeout: float) -> tuple[int, int]:
+    """The namespace's Events once posting has caught up (no new occurrence for EVENTS_SETTLED_SECONDS):
+    in a burst they trail status."""
+    deadline = time.monotonic() + timeout
+    last, since = events_in(core, NAMESPACE), time.monotonic()
+    while time.monotonic() - since < EVENTS_SETTLED_SECONDS and time.monotonic() < deadline:
+        time.sleep(1)
+        now = events_in(core, NAMESPACE)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def run(jobs: int, poll_interval: float, profile: bool) -> dict:
     timeout = 600 + jobs
     with local_world("kubemaker-throughput-", poll_interval, start_operator=False) as world:
@@ -109,9 +124,9 @@ def run(jobs: int, poll_interval: float, profile: bool) -> dict:
             all_created = max(watch.first_seen[name]["created"] for name in names)
             first_arn = [max(0.0, watch.first_seen[name]["created"] - returned[name]) for name in names]
             wait_until(lambda: watch.all_seen(names, "ready"), timeout, "every job Ready")
-            time.sleep(5)  # the last Events are posted
             peak_rss = process_footprint(operator.process.pid)[1]
-            event_objects, occurrences = events_in(core, NAMESPACE)
+            events_at_ready = events_in(core, NAMESPACE)[1]
+            event_objects, occurrences = settled_events(core, timeout)
             counters = operator_metrics(operator.metrics_url)
         finally:
             watch.stop()
@@ -127,6 +142,7 @@ def run(jobs: int, poll_interval: float, profile: bool) -> dict:
             "time_to_first_arn_p99_seconds": percentile(first_arn, 0.99),
             "operator_idle_rss_mib": round(idle_rss, 1),
             "operator_peak_rss_mib": round(peak_rss, 1),
+            "event_occurrences_when_all_ready": events_at_ready,
             "event_objects": event_objects,
             "event_occurrences": occurrences,
             "event_counters": counters,
