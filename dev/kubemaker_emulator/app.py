@@ -31,11 +31,13 @@ from moto.s3.models import s3_backends
 
 from kubemaker_emulator.autoscaling import AUTOSCALING_OPERATIONS
 from kubemaker_emulator.control_api import ControlApi
+from kubemaker_emulator import javaregex
 from kubemaker_emulator.errors import AwsError, serialization_error
 from kubemaker_emulator.faults import Fault, FaultInjector
 from kubemaker_emulator.partitions import partition_of
 from kubemaker_emulator.sagemaker import OPERATIONS
 from kubemaker_emulator.sagemaker.base import ACCOUNT_ID, World
+from kubemaker_emulator.sagemaker import defaults
 from kubemaker_emulator.sagemaker.defaults import fill_defaults
 from kubemaker_emulator.servicemodel import RequestValidator, shape_output
 from kubemaker_emulator.sts import CredentialAuthority, EmulatorClock, expired_token_error, parse_query
@@ -144,6 +146,10 @@ class EmulatorApp:
         self.faults = FaultInjector()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.control = ControlApi(self)
+        # Once, before serving: built by the first requests instead, it made a burst's first
+        # creates take up to a second each (every concurrent request built it again).
+        javaregex.warm_up()
+        defaults.warm_up()
 
     def reset(self) -> None:
         """Forgets every resource in every service, faults, counters, timing overrides, issued

@@ -74,6 +74,12 @@ def _category_ranges() -> dict[str, list[tuple[int, int]]]:
     return ranges
 
 
+def warm_up() -> None:
+    """Builds the category table now (half a second of walking every code point), not while the
+    first request with a \\p{...} pattern keeps the requests behind it waiting."""
+    _category_ranges()
+
+
 def _class_char(code: int) -> str:
     """One code point, safe anywhere inside a Python class."""
     if chr(code).isascii() and chr(code).isalnum():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kubemaker import FINALIZER
 from kubemaker.conditions import Health
 from kubemaker.config import OperatorConfig
+from kubemaker.runtime.context import BURST_PASSES, Runtime
 from kubemaker.runtime.outcomes import Stall
 from kubemaker.runtime.reconciler import Reconciler
 from kubemaker.runtime.outcomes import Cleanup, Plan
@@ -69,6 +70,23 @@ def test_the_earliest_delayed_add_wins_and_an_immediate_add_cancels_it():
         return first, second, len(queue)
 
     assert run(scenario()) == ("a", "b", 0)
+
+
+def test_a_burst_is_passes_waiting_for_a_worker_or_many_running_at_once():
+    async def scenario():
+        runtime = Runtime(OperatorConfig(), aws=None, kube=None)  # type: ignore[arg-type]
+        queue = runtime.work_queue
+        seen = [runtime.in_burst()]
+        for key in range(BURST_PASSES):
+            queue.add(key)
+        seen.append(runtime.in_burst())  # waiting
+        taken = [await queue.get() for _ in range(BURST_PASSES)]
+        seen.append(runtime.in_burst())  # running, as many as make a burst
+        queue.done(taken.pop())
+        seen.append(runtime.in_burst())  # a few running: Events go out at once
+        return seen
+
+    assert run(scenario()) == [False, True, True, False]
 
 
 def test_a_forgotten_key_loses_its_timer_and_its_pending_re_add():

@@ -242,6 +242,11 @@ def fill_defaults(shape: Shape | None, value: Any, answer: Any = None) -> Any:
     return value
 
 
+def warm_up() -> None:
+    """Finds the shapes defaults reach now, not during the first answer."""
+    _shapes_reaching_defaults()
+
+
 def _reaches_defaults(shape: Shape) -> bool:
     return shape.name in _shapes_reaching_defaults()
 

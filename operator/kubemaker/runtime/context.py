@@ -29,6 +29,8 @@ REVISION_SUFFIX_ROOM = 4
 # Blocking Kubernetes client calls run in this many threads (AWS calls have their own, see
 # aws.clients); the default pool (cores + 4) would queue a busy operator's status writes.
 WORKER_THREADS = 32
+# A burst: passes wait for a worker, or this many run at once. Events wait while it lasts (events.py).
+BURST_PASSES = 8
 
 
 @dataclass
@@ -45,7 +47,10 @@ class Runtime:
     namespace_objects: Callable[[str, str], list[dict]] = lambda kind, namespace: []
 
     def __post_init__(self) -> None:
-        self.events = EventPoster(self.kube, busy=lambda: len(self.work_queue) > 0)
+        self.events = EventPoster(self.kube, busy=self.in_burst)
+
+    def in_burst(self) -> bool:
+        return len(self.work_queue) > 0 or self.work_queue.in_flight() >= BURST_PASSES
 
     @classmethod
     def create(cls, config: OperatorConfig, connection: Connection) -> Runtime:

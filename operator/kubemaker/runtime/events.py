@@ -36,9 +36,9 @@ MAX_PENDING_EVENTS = 50_000
 # Posted Events remembered for aggregation, as client-go's correlator's cache.
 POSTED_CACHE_SIZE = 4096
 RETRY_DELAYS_SECONDS = (1, 5)
-# Status first: while passes wait for a worker (a burst), an Event waits too, this long at most, and
-# its object's further occurrences join it meanwhile. The API server serves the writes that make
-# progress before the courtesy.
+# Status first: while a burst of passes runs or waits for workers, an Event waits too, this long at
+# most, and its object's further occurrences join it meanwhile. The API server serves the writes
+# that make progress before the courtesy.
 MAX_DEFER_SECONDS = 10.0
 BUSY_RECHECK_SECONDS = 0.2
 SENDING_RECHECK_SECONDS = 0.05

@@ -74,3 +74,7 @@ class WorkQueue(Generic[Key]):
 
     def processing(self, key: Key) -> bool:
         return key in self._processing
+
+    def in_flight(self) -> int:
+        """Keys handed to workers and not done yet."""
+        return len(self._processing)
