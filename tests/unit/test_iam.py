@@ -13,10 +13,12 @@ import json
 from functools import cache
 
 import boto3
+import botocore.config
+import botocore.loaders
 import botocore.session
 import pytest
 
-from kubemaker.aws.models import use_operator_models
+from kubemaker.aws.models import LOADER, use_operator_models
 from kubemaker_dev.codegen import servicemodels
 from tests.conftest import REPO_ROOT
 
@@ -55,6 +57,47 @@ def test_the_operators_clients_offer_exactly_the_operations_it_calls():
     offered = {f"{SERVICES[service]}:{operation}" for service in SERVICES
                for operation in session.client(service).meta.service_model.operation_names}
     assert offered == operator_operations()
+
+
+# One operation per service, as the operator calls it.
+CALLS = {
+    "sagemaker": ("list_training_jobs", {}),
+    "application-autoscaling": ("describe_scalable_targets", {"ServiceNamespace": "sagemaker"}),
+    "logs": ("describe_log_streams", {"logGroupName": "/aws/sagemaker/TrainingJobs"}),
+    "s3": ("get_object", {"Bucket": "models", "Key": "model.tar.gz"}),
+    "sts": ("assume_role", {"RoleArn": "arn:aws:iam::123456789012:role/r", "RoleSessionName": "kubemaker"}),
+}
+
+
+def request_urls(botocore_session, region: str, fips: bool) -> dict[str, str]:
+    """Where each service's call goes, caught before it is sent."""
+    session = boto3.Session(botocore_session=botocore_session, region_name=region,
+                            aws_access_key_id="x", aws_secret_access_key="x")
+    urls = {}
+    for service, (operation, params) in CALLS.items():
+        client = session.client(service, config=botocore.config.Config(use_fips_endpoint=fips))
+
+        def caught(request, service=service, **_):
+            urls[service] = request.url
+            raise RuntimeError("not sent")
+
+        client.meta.events.register("before-send", caught)
+        with pytest.raises(RuntimeError, match="not sent"):
+            getattr(client, operation)(**params)
+    return urls
+
+
+# The China partition has no FIPS endpoints (botocore refuses the configuration).
+@pytest.mark.parametrize("region, fips", [("us-east-1", False), ("eu-central-1", False), ("cn-north-1", False),
+                                          ("us-gov-west-1", False), ("us-east-1", True), ("us-gov-west-1", True)])
+def test_the_operators_clients_resolve_endpoints_as_with_botocores_whole_data(region, fips):
+    # The cut endpoint data must not change where a call goes, in any partition: botocore taking it
+    # for custom data would send S3's FIPS calls to a global host that does not exist.
+    assert set(CALLS) == set(SERVICES)
+    operators = request_urls(use_operator_models(botocore.session.Session()), region, fips)
+    assert operators == request_urls(botocore.session.Session(), region, fips)
+    whole = botocore.loaders.Loader().load_data("endpoints")
+    assert len(json.dumps(LOADER.load_data("endpoints"))) < len(json.dumps(whole)) / 10
 
 
 def policy() -> dict:

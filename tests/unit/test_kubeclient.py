@@ -6,14 +6,17 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import ssl
 import threading
 from pathlib import Path
 
 import pytest
+import urllib3
 import yaml
 
 from kubemaker.runtime import kubeclient
 from kubemaker.runtime.kubeclient import JSON_PATCH, ApiError, Connection, KubeClient
+from kubemaker_dev.certs import issue_certificate, write_control_plane_certs
 
 
 @pytest.fixture
@@ -49,6 +52,57 @@ def apiserver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
     server.shutdown()
+
+
+@pytest.fixture
+def tls_apiserver(tmp_path):
+    """The stand-in API server behind TLS with a certificate from a CA of its own, asking for a
+    client certificate; yields its URL and the PKI (whose client certificate names "kubemaker")."""
+    pki = write_control_plane_certs(tmp_path)
+    pki.update({f"client_{k}": v for k, v in issue_certificate(tmp_path, "operator", "kubemaker").items()})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["cert"], pki["key"])
+    context.load_verify_locations(pki["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            peer = self.connection.getpeercert()
+            data = json.dumps({"client": dict(entry[0] for entry in peer["subject"])["commonName"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", pki
+    server.shutdown()
+
+
+def test_tls_connections_verify_the_api_server_and_present_the_client_certificate(tls_apiserver):
+    url, pki = tls_apiserver
+    connection = Connection(server=url, ca_data=pki["ca"].read_text(), cert_file=str(pki["client_cert"]),
+                            key_file=str(pki["client_key"]))
+    client = KubeClient(connection, pool_size=4)
+    answers = [client.request("GET", f"/{i}") for i in range(3)]
+    assert answers == [{"client": "kubemaker"}] * 3
+
+    # A CA that did not sign the API server's certificate: refused, never sent.
+    (pki["ca"].parent / "other").mkdir()
+    other_ca = write_control_plane_certs(pki["ca"].parent / "other")["ca"]
+    untrusting = KubeClient(Connection(server=url, ca_file=str(other_ca), cert_file=str(pki["client_cert"]),
+                                       key_file=str(pki["client_key"])), pool_size=1)
+    with pytest.raises(urllib3.exceptions.SSLError):
+        untrusting.request("GET", "/x")
+    insecure = KubeClient(Connection(server=url, insecure=True, cert_file=str(pki["client_cert"]),
+                                     key_file=str(pki["client_key"])), pool_size=1)
+    with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+        assert insecure.request("GET", "/y") == {"client": "kubemaker"}
 
 
 def test_requests_carry_the_token_and_answers_are_json(apiserver):

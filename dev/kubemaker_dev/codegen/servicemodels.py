@@ -6,7 +6,10 @@ every process that makes a client; the operator calls a few dozen.
 The operations are found in the code itself, so a new call is in the models after `make generate`
 (and the check that generated files are current fails until then): the boto3 method names the
 operator's modules spell out (`call(client, "create_model", ...)`, ListShape("list_training_jobs",
-...), planner actions) and methods called directly on a client (`sts.assume_role(...)`)."""
+...), planner actions) and methods called directly on a client (`sts.assume_role(...)`).
+
+botocore's endpoint data (endpoints.json: every service in every region, 4 MiB of Python objects
+per copy) is cut the same way, to these services; the partitions and their regions stay whole."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = REPO_ROOT / "operator" / "kubemaker"
 DATA_DIR = PACKAGE / "aws" / "data"
 MODEL = "service-2"
+ENDPOINTS = "endpoints"
 # Services the operator calls.
 SERVICES = ("sagemaker", "application-autoscaling", "logs", "sts", "s3")
 # Not the operator: the API models, the KFP step, commands users run with their own credentials and
@@ -76,12 +80,28 @@ def pruned(model: dict[str, Any], operations: set[str]) -> dict[str, Any]:
     return {**model, "operations": chosen, "shapes": {name: model["shapes"][name] for name in sorted(kept)}}
 
 
+def pruned_endpoints(endpoints: dict[str, Any], prefixes: set[str]) -> dict[str, Any]:
+    """The endpoint data with only the services whose endpoint prefixes are `prefixes`."""
+    partitions = [{**partition, "services": {name: service for name, service in partition["services"].items()
+                                             if name in prefixes}}
+                  for partition in endpoints["partitions"]]
+    return {**endpoints, "partitions": partitions}
+
+
 def render() -> dict[Path, str]:
-    """Each pruned model at the path botocore's loader looks for it: <service>/<version>/service-2.json."""
+    """Each pruned model at the path botocore's loader looks for it: <service>/<version>/service-2.json,
+    and the pruned endpoint data as endpoints.json."""
     loader = botocore.loaders.Loader()
     files = {}
+    prefixes = set()
     for service, operations in called_operations().items():
         version = loader.determine_latest_version(service, MODEL)
-        model = pruned(loader.load_service_model(service, MODEL, version), operations)
-        files[DATA_DIR / service / version / f"{MODEL}.json"] = json.dumps(model, separators=(",", ":")) + "\n"
+        model = loader.load_service_model(service, MODEL, version)
+        prefixes.add(model["metadata"]["endpointPrefix"])
+        files[DATA_DIR / service / version / f"{MODEL}.json"] = _json(pruned(model, operations))
+    files[DATA_DIR / f"{ENDPOINTS}.json"] = _json(pruned_endpoints(loader.load_data(ENDPOINTS), prefixes))
     return files
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":")) + "\n"

@@ -7,7 +7,7 @@ them, and indefinitely.
 Throttling and 5xx are retried with jittered exponential backoff: briefly by botocore (standard
 mode), then by `call`, which waits on the event loop. Not botocore's adaptive mode: its client-side
 rate limiter makes a blocked worker thread wait for a token, and under sustained throttling it
-fell to a fraction of a request a second while all 32 threads, which the status writes share,
+fell to a fraction of a request a second while all the worker threads, which the status writes shared,
 waited in it: the whole operator stopped (bench/trainingjobs.py --jobs 1000 --throttle 0.1).
 """
 
@@ -42,7 +42,7 @@ CALL_BACKOFF_SECONDS = 0.2
 CALL_BACKOFF_CAP_SECONDS = 5.0
 # AWS calls run in threads of their own: a SageMaker slowdown (throttling, retries, timeouts) must
 # never make the Kubernetes status writes and reads in the default executor wait for a thread.
-AWS_THREADS = 32
+AWS_THREADS = 16
 _aws_threads = concurrent.futures.ThreadPoolExecutor(AWS_THREADS, thread_name_prefix="aws")
 ROLE_SESSION_NAME = "kubemaker-operator"
 # botocore refreshes 15 minutes before expiry (10: every request waits for it). For an hour's

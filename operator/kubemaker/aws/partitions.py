@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 
 import botocore.exceptions
-import botocore.loaders
-import botocore.session
+import botocore.regions
+
+from .models import LOADER
 
 # The console's address per partition; a partition without a public console gets none.
 CONSOLES = {
@@ -22,7 +23,7 @@ def partition(region: str) -> str:
     """A region botocore does not know is taken as the commercial partition's, as botocore's own
     endpoint resolution does: SageMaker then judges the region itself."""
     try:
-        return botocore.session.get_session().get_partition_for_region(region)
+        return botocore.regions.EndpointResolver(LOADER.load_data("endpoints")).get_partition_for_region(region)
     except botocore.exceptions.UnknownRegionError:
         return "aws"
 
@@ -30,7 +31,7 @@ def partition(region: str) -> str:
 @functools.cache
 def dns_suffix(region: str) -> str:
     """amazonaws.com, amazonaws.com.cn, ...: where the region's service endpoints are."""
-    partitions = botocore.loaders.create_loader().load_data("endpoints")["partitions"]
+    partitions = LOADER.load_data("endpoints")["partitions"]
     return next(p["dnsSuffix"] for p in partitions if p["partition"] == partition(region))
 
 

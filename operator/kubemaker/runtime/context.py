@@ -28,7 +28,7 @@ EVENT_MESSAGE_LENGTH = 1024  # an Event is read on one line of kubectl describe
 REVISION_SUFFIX_ROOM = 4
 # Blocking Kubernetes client calls run in this many threads (AWS calls have their own, see
 # aws.clients); the default pool (cores + 4) would queue a busy operator's status writes.
-WORKER_THREADS = 32
+WORKER_THREADS = 16
 # A burst: passes wait for a worker, or this many run at once. Events wait while it lasts (events.py).
 BURST_PASSES = 8
 

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 COMPONENT = "kubemaker"
 # Writers, each with a thread of its own: posting must not queue behind status writes for the
 # shared threads, and a burst of thousands of state changes needs more than one at a time.
-POSTING_WRITERS = 8
+POSTING_WRITERS = 4
 # Different (object, type, reason) entries waiting while the API server is slow; beyond this many
 # a new one is dropped (and counted): Events are a courtesy, status is the record. 5000 jobs that
 # start together wait for about six each.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import tempfile
 import threading
 import time
@@ -142,20 +143,30 @@ def _private_file(data: str | bytes | None) -> str | None:
     return path
 
 
+def _tls_context(connection: Connection) -> ssl.SSLContext:
+    if connection.insecure:
+        context = urllib3.util.create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+    else:
+        context = urllib3.util.create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+        if connection.ca_file or connection.ca_data:
+            context.load_verify_locations(cafile=connection.ca_file, cadata=connection.ca_data)
+        else:
+            context.load_default_certs()
+    if connection.cert_file:
+        context.load_cert_chain(connection.cert_file, connection.key_file)
+    return context
+
+
 class KubeClient:
     """Blocking JSON calls to the API server, safe from many threads at once."""
 
     def __init__(self, connection: Connection, pool_size: int) -> None:
         self.connection = connection
+        # One TLS context for every connection: urllib3 otherwise builds one per connection, reading
+        # the CA and client certificate again each time.
         tls: dict[str, Any] = {}
         if connection.server.startswith("https:"):
-            if connection.insecure:
-                tls = {"cert_reqs": "CERT_NONE"}
-            else:
-                tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": connection.ca_file,
-                       "ca_cert_data": connection.ca_data}
-            if connection.cert_file:
-                tls.update(cert_file=connection.cert_file, key_file=connection.key_file)
+            tls = {"ssl_context": _tls_context(connection)}
         self._pool = urllib3.PoolManager(
             num_pools=1, maxsize=pool_size, block=True, **tls,
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
