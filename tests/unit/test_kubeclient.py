@@ -4,6 +4,7 @@ an error answer becomes. A local HTTP server stands in for the API server."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import ssl
@@ -19,45 +20,60 @@ from kubemaker.runtime.kubeclient import JSON_PATCH, ApiError, Connection, KubeC
 from kubemaker_dev.certs import issue_certificate, write_control_plane_certs
 
 
-@pytest.fixture
-def apiserver():
-    """Answers GET with the request it saw, and 404 (a Status) for paths under /missing."""
-    seen: list[dict] = []
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, answer: dict) -> None:
+    data = json.dumps(answer).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextlib.contextmanager
+def serving(answer, tls: ssl.SSLContext | None = None):
+    """A local server whose GET and PATCH requests `answer(handler)` answers; yields its port."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.answer()
+            answer(self)
 
-        def do_PATCH(self):
-            self.answer()
-
-        def answer(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
-            if self.path.startswith("/missing"):
-                status, answer = 404, {"kind": "Status", "message": 'configmaps "x" not found', "code": 404}
-            else:
-                status, answer = 200, {"kind": "Thing", "path": self.path}
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        do_PATCH = do_GET
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def apiserver():
+    """Answers with the request it saw, and 404 (a Status) for paths under /missing."""
+    seen: list[dict] = []
+
+    def answer(handler):
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        seen.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers), "body": body})
+        if handler.path.startswith("/missing"):
+            send_json(handler, 404, {"kind": "Status", "message": 'configmaps "x" not found', "code": 404})
+        else:
+            send_json(handler, 200, {"kind": "Thing", "path": handler.path})
+
+    with serving(answer) as port:
+        yield f"http://127.0.0.1:{port}", seen
 
 
 @pytest.fixture
 def tls_apiserver(tmp_path):
     """The stand-in API server behind TLS with a certificate from a CA of its own, asking for a
-    client certificate; yields its URL and the PKI (whose client certificate names "kubemaker")."""
+    client certificate; answers with the client certificate's name. Yields its URL and the PKI
+    (whose client certificate names "kubemaker")."""
     pki = write_control_plane_certs(tmp_path)
     pki.update({f"client_{k}": v for k, v in issue_certificate(tmp_path, "operator", "kubemaker").items()})
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -65,23 +81,12 @@ def tls_apiserver(tmp_path):
     context.load_verify_locations(pki["ca"])
     context.verify_mode = ssl.CERT_REQUIRED
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            peer = self.connection.getpeercert()
-            data = json.dumps({"client": dict(entry[0] for entry in peer["subject"])["commonName"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(handler):
+        subject = dict(entry[0] for entry in handler.connection.getpeercert()["subject"])
+        send_json(handler, 200, {"client": subject["commonName"]})
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", pki
-    server.shutdown()
+    with serving(answer, context) as port:
+        yield f"https://127.0.0.1:{port}", pki
 
 
 def test_tls_connections_verify_the_api_server_and_present_the_client_certificate(tls_apiserver):
