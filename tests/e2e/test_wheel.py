@@ -5,9 +5,12 @@ tests check what the install holds and that the user commands start from it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
+
+from kubemaker.aws.models import DATA_DIR
 
 # Modules the `kfp` SDK compiles into the components' YAML (docs/kubeflow.md): they need that SDK and
 # nothing else, and the operator never imports them.
@@ -32,8 +35,6 @@ def run(bin_dir, *args: str) -> subprocess.CompletedProcess:
 def test_every_product_module_imports_with_only_the_base_dependencies(installed_wheel):
     result = run(installed_wheel, "python", "-c", IMPORT_EVERY_MODULE)
     assert result.returncode == 0, result.stderr
-    import json
-
     failures = json.loads(result.stdout)
     assert {name: error for name, error in failures.items() if name not in KFP_AUTHORING_MODULES} == {}
     assert failures == {name: "ModuleNotFoundError: No module named 'kfp'" for name in KFP_AUTHORING_MODULES}
@@ -48,6 +49,24 @@ def test_the_install_holds_no_dev_package(installed_wheel, module):
 def test_the_install_is_consistent(installed_wheel):
     result = run(installed_wheel, "pip", "check")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What the installed operator's loader finds: botocore would quietly fall back to its whole data.
+OPERATOR_DATA = """
+import json, pathlib
+from kubemaker.aws.models import DATA_DIR, LOADER
+_, endpoints = LOADER.load_data_with_path("endpoints")
+print(json.dumps({"files": sorted(p.relative_to(DATA_DIR).as_posix() for p in DATA_DIR.rglob("*.json")),
+                  "endpoints": pathlib.Path(endpoints).relative_to(DATA_DIR).as_posix()}))
+"""
+
+
+def test_the_install_holds_the_operators_cut_service_models_and_endpoint_data(installed_wheel):
+    result = run(installed_wheel, "python", "-c", OPERATOR_DATA)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["files"] == sorted(path.relative_to(DATA_DIR).as_posix() for path in DATA_DIR.rglob("*.json"))
+    assert found["endpoints"] == "endpoints"  # the loader names a file without its extension
 
 
 @pytest.mark.parametrize("command", [("kubemaker", "run", "--help"), ("kubemaker", "logs", "--help"),
