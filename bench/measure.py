@@ -136,9 +136,12 @@ def process_footprint(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
 
 
 def cpu_seconds(world) -> dict[str, float]:
-    """CPU seconds so far of every process of the world: shows which one bounds a phase."""
+    """CPU seconds so far of every process of the world (the operator's once it runs): shows which
+    one bounds a phase."""
     pids = {name: process.pid for name, process in world.control_plane.processes.items()}
-    pids.update(emulator=world.emulator.process.pid, operator=world.operator.process.pid)
+    pids["emulator"] = world.emulator.process.pid
+    if world.operator.process is not None:
+        pids["operator"] = world.operator.process.pid
     return {name: process_footprint(pid)[0] for name, pid in pids.items()}
 
 

@@ -150,15 +150,9 @@ def new_job_status(emulator, spec: dict) -> dict:
 
 
 def world_cpu(world) -> dict[str, float]:
-    """CPU seconds so far of the world's processes (the operator's once it runs) and of this client:
-    which of them bounds a phase on this machine's cores."""
-    if world.operator.process is None:
-        pids = {name: process.pid for name, process in world.control_plane.processes.items()}
-        pids["emulator"] = world.emulator.process.pid
-        seconds = {name: process_footprint(pid)[0] for name, pid in pids.items()}
-    else:
-        seconds = cpu_seconds(world)
-    return {**seconds, "benchmark client": time.process_time()}
+    """CPU seconds so far of the world's processes and of this client: which of them bounds a phase
+    on this machine's cores."""
+    return {**cpu_seconds(world), "benchmark client": time.process_time()}
 
 
 def operator_metrics(url: str) -> dict[str, float]:

@@ -29,15 +29,14 @@ from moto.moto_api._internal import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 
+from kubemaker_emulator import javaregex
 from kubemaker_emulator.autoscaling import AUTOSCALING_OPERATIONS
 from kubemaker_emulator.control_api import ControlApi
-from kubemaker_emulator import javaregex
 from kubemaker_emulator.errors import AwsError, serialization_error
 from kubemaker_emulator.faults import Fault, FaultInjector
 from kubemaker_emulator.partitions import partition_of
-from kubemaker_emulator.sagemaker import OPERATIONS
+from kubemaker_emulator.sagemaker import OPERATIONS, defaults
 from kubemaker_emulator.sagemaker.base import ACCOUNT_ID, World
-from kubemaker_emulator.sagemaker import defaults
 from kubemaker_emulator.sagemaker.defaults import fill_defaults
 from kubemaker_emulator.servicemodel import RequestValidator, shape_output
 from kubemaker_emulator.sts import CredentialAuthority, EmulatorClock, expired_token_error, parse_query
